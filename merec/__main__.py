@@ -1,0 +1,3 @@
+from merec.cli import main
+
+raise SystemExit(main())

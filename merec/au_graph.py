@@ -1,0 +1,72 @@
+"""AU-graph stage: per LOSO fold, conditional AU co-occurrence over that fold's training samples.
+
+For fold ``f`` (held-out subject ``f``) and AUs ``a_1..a_K`` (``au_graph.aus``),
+``adjacency[i, j] = P(a_j | a_i) = #(samples with a_i and a_j) / #(samples with a_i)`` counted over
+the samples of every OTHER subject; the diagonal is zero and rows of AUs never seen are zero.
+One ``<fold>.npz`` per fold holds ``adjacency`` (K, K) float32, ``counts`` (K, K) int64 (diagonal:
+occurrences), ``aus`` (K,), ``train_subjects`` and ``held_out``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from merec.datasets import parse_aus
+from merec.io import MerecError, PathLike, atomic_dir, save_npz
+
+LOG = logging.getLogger("merec.au_graph")
+DEFAULT_AUS = (1, 2, 4, 10, 12, 14, 15, 17, 25)
+
+
+def au_matrix(au_strings: Sequence[str], aus: Sequence[int]) -> np.ndarray:
+    """(samples, K) 0/1 occurrence matrix of the listed AUs."""
+    index = {au: k for k, au in enumerate(aus)}
+    matrix = np.zeros((len(au_strings), len(aus)), dtype=np.int64)
+    for row, text in enumerate(au_strings):
+        for au in parse_aus(text):
+            if au in index:
+                matrix[row, index[au]] = 1
+    return matrix
+
+
+def cooccurrence(occurrence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts (K, K) and conditional probabilities P(j | i) with a zero diagonal."""
+    counts = occurrence.T @ occurrence
+    seen = np.diag(counts).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        adjacency = np.where(seen[:, None] > 0, counts / seen[:, None], 0.0)
+    np.fill_diagonal(adjacency, 0.0)
+    return counts, adjacency.astype(np.float32)
+
+
+def fold_graph(samples: pd.DataFrame, held_out_fold: str, aus: Sequence[int]) -> dict[str, np.ndarray]:
+    """The AU graph of one fold, from the training subjects only."""
+    train = samples[samples["fold"] != held_out_fold]
+    if len(train) == len(samples):
+        raise MerecError(f"fold {held_out_fold!r} is not a subject of the samples table")
+    counts, adjacency = cooccurrence(au_matrix(train["aus"].fillna("").astype(str).tolist(), aus))
+    return {
+        "adjacency": adjacency,
+        "counts": counts,
+        "aus": np.asarray(aus, dtype=np.int64),
+        "train_subjects": np.array(sorted(train["subject"].unique())),
+        "held_out": np.array(held_out_fold),
+    }
+
+
+def run(samples_csv: PathLike, output_dir: PathLike, aus: Sequence[int] = DEFAULT_AUS) -> int:
+    """Write ``<fold>.npz`` for every fold of the samples table."""
+    if len(set(aus)) != len(aus) or not aus:
+        raise MerecError(f"au_graph.aus must be a non-empty list of distinct AU numbers, got {list(aus)}")
+    samples = pd.read_csv(samples_csv, dtype={"subject": str, "fold": str, "sample": str, "aus": str})
+    folds = sorted(samples["fold"].unique())
+    with atomic_dir(output_dir) as tmp:
+        for fold in folds:
+            save_npz(Path(tmp) / f"{fold}.npz", **fold_graph(samples, fold, aus))
+    LOG.info("wrote AU graphs of %d folds over AUs %s", len(folds), list(aus))
+    return len(folds)

@@ -1,0 +1,149 @@
+"""The ``merec`` command: one subcommand per pipeline stage.
+
+Every stage reads its own section of the params file (``--params``, default ``params.yaml``), takes
+explicit input and output paths, logs to stderr and to ``--log`` when given, and exits with status
+2 and a one-paragraph message (no traceback) on bad input or parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from merec.config import DEFAULT_PARAMS, dataset_spec, load_params, section
+from merec.io import MerecError
+from merec.runtime import setup_logging
+
+LOG = logging.getLogger("merec")
+Handler = Callable[[argparse.Namespace, dict[str, Any]], object]
+
+
+def _synth(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.datasets.synth import SynthParams, generate
+
+    return generate(args.output, SynthParams(**section(params, "synth")))
+
+
+def _ingest(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.datasets.ingest import run
+
+    ingest = section(params, "ingest")
+    return run(args.dataset, dataset_spec(params, args.dataset), args.output, ingest["label_set"], ingest["on_error"])
+
+
+def _face(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.face import FaceParams, run
+
+    return run(args.samples, args.output, FaceParams.from_mapping(section(params, "face")))
+
+
+def _interpolate(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.interpolate import run
+
+    p = section(params, "interpolate")
+    return run(args.input, args.output, p["method"], p["frames"], p.get(p["method"], {}), p["device"])
+
+
+def _magnify(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.magnify import run
+
+    p = section(params, "magnify")
+    return run(args.input, args.output, p["method"], p["alpha"], p.get(p["method"], {}), p["device"])
+
+
+def _features(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.features import FeatureParams, run
+
+    return run(args.input, args.output, FeatureParams.from_mapping(section(params, "features")))
+
+
+def _au_graph(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.au_graph import run
+
+    return run(args.samples, args.output, section(params, "au_graph")["aus"])
+
+
+def _train(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.train import TrainParams, run
+
+    p = TrainParams.from_mapping(section(params, "train"))
+    return run(args.samples, args.features, args.au_graph, args.output, args.fold, p)
+
+
+def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.evaluate import run
+
+    return run(args.samples, args.folds, args.output, args.dataset)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="merec", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"merec {__import__('merec').__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
+
+    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: params.yaml)")
+        sub.add_argument("--log", help="also write the log to this file")
+        sub.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = command("synth", _synth, "generate the embedded synthetic dataset (SAMM format)")
+    sub.add_argument("--output", required=True, help="dataset root to write, e.g. data/raw/synth")
+    sub = command("ingest", _ingest, "read a dataset's annotations into samples.csv")
+    sub.add_argument("--dataset", required=True, help="a name listed under 'datasets' in params.yaml")
+    sub.add_argument(
+        "--output", required=True, help="samples table to write (classes.json and skipped.csv go beside it)"
+    )
+    sub = command("face", _face, "detect, align and crop the face of every clip")
+    sub.add_argument("--samples", required=True)
+    sub.add_argument("--output", required=True)
+    for name, handler, text in (
+        ("interpolate", _interpolate, "resample each clip from onset to apex to N frames"),
+        ("magnify", _magnify, "magnify each clip's motion relative to its onset"),
+        ("features", _features, "optical flow, strain and ROI tensors per clip"),
+    ):
+        sub = command(name, handler, text)
+        sub.add_argument("--input", required=True)
+        sub.add_argument("--output", required=True)
+    sub = command("au-graph", _au_graph, "per-fold AU co-occurrence graphs from the training subjects")
+    sub.add_argument("--samples", required=True)
+    sub.add_argument("--output", required=True)
+    sub = command("train", _train, "train and predict one LOSO fold (or all)")
+    sub.add_argument("--samples", required=True)
+    sub.add_argument("--features", required=True)
+    sub.add_argument("--au-graph", help="directory of per-fold AU graphs")
+    sub.add_argument("--output", required=True, help="folds directory; the fold writes <output>/<fold>/")
+    sub.add_argument("--fold", required=True, help="fold id (see samples.csv) or 'all'")
+    sub = command("evaluate", _evaluate, "pooled LOSO metrics, confusion matrix and plot data")
+    sub.add_argument("--samples", required=True)
+    sub.add_argument("--folds", required=True)
+    sub.add_argument("--output", required=True)
+    sub.add_argument("--dataset", default="", help="dataset name for titles")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``merec`` console command."""
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log, args.verbose)
+    try:
+        params = load_params(args.params)
+        args.handler(args, params)
+    except MerecError as exc:
+        LOG.error("%s", exc)
+        print(f"merec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        LOG.error("interrupted; no partial output was kept")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Dataset adapters: each supported dataset's annotations and frame folders become ONE table.
+
+:func:`load_samples` reads a dataset described by its params entry ``datasets.<name>``::
+
+    {"format": "samm", "root": "data/raw/samm", "annotation": "...", "frames": "...",
+     "sources": {...}}
+
+``format`` is one of :data:`FORMATS`; ``root`` defaults to ``data/raw/<name>``; ``annotation``
+defaults to the official file name inside the root (a bare file name is looked up in the root,
+any other path is used as given); ``frames`` is the sub-folder of the root that holds the
+subject folders (default per format: SAMM and CAS(ME)³ the root, CASME II
+``CASME2_RAW_selected``, SMIC ``HS``); ``sources`` (MEGC2019 only) maps ``casme2``, ``samm``,
+``smic`` to each component's root (or to a mapping with root/annotation/frames).
+
+The result's ``samples`` has the columns :data:`SAMPLE_COLUMNS`, sorted by (subject, sample):
+
+* ``subject`` is qualified by the dataset name (``samm/006``; for MEGC2019 by the component,
+  ``casme2/01``) and ``fold`` = :func:`fold_id` of it (``samm-006``);
+* ``sample`` is ``<fold>-<clip>`` (``samm-006-006_1_2``, ``casme2-01-EP02_01f``,
+  ``smic-s1-s1_ne_01``; CAS(ME)³ adds the onset: ``casme3-spNO.1-a-123``), unique and made of
+  ``[A-Za-z0-9_.-]`` only;
+* ``onset``/``apex``/``offset`` are frame numbers as in the frame file names (see
+  :func:`list_frames`); ``emotion`` is the original string, ``label`` its class under the label
+  set (see :mod:`merec.datasets.labels`), ``aus`` the canonical AU string (``1+2+12``) and
+  ``action_units`` the raw one.
+
+``skipped`` lists rows left out: by the label set (reason ``label excluded: <emotion>``) or,
+with ``on_error="skip"``, because of a problem (the reason says which). With ``on_error="fail"``
+every row problem is collected into one :class:`merec.io.MerecError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from merec.datasets import casme2, casme3, megc, samm, smic
+from merec.datasets.aus import format_aus, parse_aus
+from merec.datasets.common import (
+    LOG,
+    ON_ERROR,
+    SAMPLE_COLUMNS,
+    SKIPPED_COLUMNS,
+    Candidate,
+    IngestResult,
+    check_name,
+    clip_frame_paths,
+    finalize,
+    fold_id,
+    list_frames,
+)
+from merec.datasets.labels import LABEL_SETS, LabelMap, check_label_set, label_classes
+from merec.io import MerecError
+
+FORMATS = ("samm", "casme2", "smic", "casme3", "megc")
+SPEC_KEYS = frozenset({"format", "root", "annotation", "frames", "sources"})
+READERS: dict[str, Callable[..., list[Candidate]]] = {
+    "samm": samm.read,
+    "casme2": casme2.read,
+    "smic": smic.read,
+    "casme3": casme3.read,
+    "megc": megc.read,
+}
+
+__all__ = [
+    "FORMATS",
+    "LABEL_SETS",
+    "SAMPLE_COLUMNS",
+    "SKIPPED_COLUMNS",
+    "IngestResult",
+    "clip_frame_paths",
+    "fold_id",
+    "format_aus",
+    "label_classes",
+    "list_frames",
+    "load_samples",
+    "parse_aus",
+]
+
+
+def load_samples(
+    name: str, spec: Mapping[str, Any], label_set: str = "3class", on_error: str = "fail"
+) -> IngestResult:
+    """Read dataset ``name`` (params entry ``spec``) into the normalised samples table."""
+    check_name(name)
+    check_label_set(label_set)
+    if on_error not in ON_ERROR:
+        raise MerecError(f"on_error={on_error!r}; use one of: {', '.join(ON_ERROR)}")
+    fmt = _format_of(name, spec)
+    unknown = sorted(set(spec) - SPEC_KEYS)
+    if unknown:
+        LOG.warning("datasets.%s: ignoring unknown key(s) %s", name, ", ".join(map(str, unknown)))
+    candidates = READERS[fmt](name, spec)
+    return finalize(name, candidates, LabelMap.of(fmt, label_set).classify, on_error)
+
+
+def _format_of(name: str, spec: Mapping[str, Any]) -> str:
+    if not isinstance(spec, Mapping):
+        raise MerecError(f"datasets.{name} must be a mapping with at least 'format'; got {spec!r}")
+    fmt = spec.get("format")
+    if fmt not in FORMATS:
+        raise MerecError(
+            f"datasets.{name}.format = {fmt!r}; set it to one of: {', '.join(FORMATS)} "
+            "(the synthetic dataset uses 'samm')"
+        )
+    return str(fmt)

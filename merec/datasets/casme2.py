@@ -1,0 +1,54 @@
+"""CASME II: ``CASME2-coding-20140508.xlsx`` (header on row 1, blank columns C and G).
+
+Subject is stored as ``"01"`` and names the folder ``sub01``; frames are
+``<root>/CASME2_RAW_selected/sub01/EP02_01f/img46.jpg``, as the official archive unpacks. Spec key
+``frames`` names the sub-folder that holds the ``subNN`` folders (default
+``CASME2_RAW_selected``; e.g. ``Cropped`` for the cropped release, whose ``reg_img46.jpg`` names
+work too, or ``""`` for the root itself). Sample ids: ``<name>-01-EP02_01f``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from merec.datasets.common import RowProblem, SheetFormat, cell_text
+
+ANNOTATION = "CASME2-coding-20140508.xlsx"
+FRAMES = "CASME2_RAW_selected"
+_SUBJECT = re.compile(r"(?:sub)?([0-9]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Casme2Format(SheetFormat):
+    """CASME II's spreadsheet: two-digit subjects, frame folders ``subNN/<Filename>``."""
+
+    def subject_id(self, value: Any) -> str:
+        """``"01"``, ``1``, ``1.0`` or ``"sub01"`` -> ``"01"``."""
+        text = cell_text(value)
+        match = _SUBJECT.fullmatch(text)
+        if not match:
+            raise RowProblem(f"{text!r} is not a CASME II subject number (like 01)")
+        return f"{int(match.group(1)):02d}"
+
+    def folder_parts(self, subject: str, clip: str) -> tuple[str, ...]:
+        """``sub01/EP02_01f``."""
+        return (f"sub{subject}", clip)
+
+
+FORMAT = Casme2Format(
+    fmt="casme2",
+    annotation=ANNOTATION,
+    layout=f"{ANNOTATION} and the frame folders {FRAMES}/sub01/EP02_01f/img46.jpg",
+    subject_col="Subject",
+    clip_col="Filename",
+    onset_col="OnsetFrame",
+    apex_col="ApexFrame",
+    offset_col="OffsetFrame",
+    aus_col="Action Units",
+    emotion_col="Estimated Emotion",
+    frames=FRAMES,
+)
+read = FORMAT.read
+match_key = FORMAT.match_key

@@ -1,0 +1,34 @@
+"""Ingest stage: a dataset's annotations and frames become ``samples.csv`` + ``classes.json``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from merec.datasets import label_classes, load_samples
+from merec.io import MerecError, PathLike, write_csv, write_json
+
+LOG = logging.getLogger("merec.ingest")
+
+
+def run(
+    name: str, spec: Mapping[str, Any], output_csv: PathLike, label_set: str = "3class", on_error: str = "fail"
+) -> int:
+    """Write the samples table, its fixed class list and the skipped rows next to ``output_csv``."""
+    result = load_samples(name, spec, label_set=label_set, on_error=on_error)
+    samples = result.samples
+    if samples["fold"].nunique() < 2:
+        raise MerecError(f"dataset {name}: only one subject; leave-one-subject-out needs at least two")
+    out = Path(output_csv)
+    classes = label_classes(label_set, spec.get("format"))
+    write_csv(out.with_name("skipped.csv"), result.skipped)
+    write_json(out.with_name("classes.json"), {"label_set": label_set, "classes": classes})
+    write_csv(out, samples)
+    counts = samples["label"].value_counts().to_dict()
+    LOG.info(
+        "%s: %d samples of %d subjects %s; %d rows skipped",
+        name, len(samples), samples["fold"].nunique(), counts, len(result.skipped),
+    )  # fmt: skip
+    return len(samples)

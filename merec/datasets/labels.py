@@ -1,0 +1,144 @@
+"""Label sets and the emotion -> class mapping of every dataset format.
+
+Two label sets exist, each with a FIXED class order (never derived from the data):
+
+* ``3class``: MEGC2019's classes, index 0 negative, 1 positive, 2 surprise, for every format.
+* ``emotion``: each dataset's standard emotion classes:
+
+  - CASME II: happiness, disgust, repression, surprise, others (the usual 5 classes; the few
+    fear and sadness clips are excluded);
+  - SAMM: anger, contempt, happiness, surprise, other (the usual 5 classes; disgust, fear and
+    sadness are excluded);
+  - SMIC: negative, positive, surprise (SMIC has no finer labels);
+  - CAS(ME)³: anger, disgust, fear, happy, sad, surprise, others (the 7 classes of part A);
+  - MEGC2019 composite: negative, positive, surprise (its ground truth has only these).
+
+Emotion strings are matched case-insensitively after trimming white space. An emotion of the
+dataset's vocabulary that a label set leaves out is *excluded* (the row is skipped, not an error);
+an emotion outside the vocabulary is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from merec.datasets.common import RowProblem
+from merec.io import MerecError
+
+THREE_CLASS = ("negative", "positive", "surprise")
+LABEL_SETS = ("3class", "emotion")
+
+# Every emotion each format's annotations may contain, mapped per label set (None: excluded).
+_MAPPINGS: dict[str, dict[str, dict[str, str | None]]] = {
+    "casme2": {
+        "3class": {
+            "disgust": "negative", "repression": "negative", "happiness": "positive",
+            "surprise": "surprise", "others": None, "fear": None, "sadness": None,
+        },
+        "emotion": {
+            "happiness": "happiness", "disgust": "disgust", "repression": "repression",
+            "surprise": "surprise", "others": "others", "fear": None, "sadness": None,
+        },
+    },
+    "samm": {
+        "3class": {
+            "anger": "negative", "contempt": "negative", "disgust": "negative", "fear": "negative",
+            "sadness": "negative", "happiness": "positive", "surprise": "surprise", "other": None,
+        },
+        "emotion": {
+            "anger": "anger", "contempt": "contempt", "happiness": "happiness",
+            "surprise": "surprise", "other": "other", "disgust": None, "fear": None,
+            "sadness": None,
+        },
+    },
+    "smic": {
+        "3class": {name: name for name in THREE_CLASS},
+        "emotion": {name: name for name in THREE_CLASS},
+    },
+    "casme3": {
+        "3class": {
+            "disgust": "negative", "fear": "negative", "anger": "negative", "sad": "negative",
+            "happy": "positive", "surprise": "surprise", "others": None,
+        },
+        "emotion": {
+            name: name
+            for name in ("anger", "disgust", "fear", "happy", "sad", "surprise", "others")
+        },
+    },
+    "megc": {
+        "3class": {name: name for name in THREE_CLASS},
+        "emotion": {name: name for name in THREE_CLASS},
+    },
+}  # fmt: skip
+
+_EMOTION_CLASSES: dict[str, tuple[str, ...]] = {
+    "casme2": ("happiness", "disgust", "repression", "surprise", "others"),
+    "samm": ("anger", "contempt", "happiness", "surprise", "other"),
+    "smic": THREE_CLASS,
+    "casme3": ("anger", "disgust", "fear", "happy", "sad", "surprise", "others"),
+    "megc": THREE_CLASS,
+}
+
+
+def check_label_set(label_set: str) -> str:
+    """Return ``label_set`` or raise a MerecError listing the valid label sets."""
+    if label_set not in LABEL_SETS:
+        raise MerecError(f"unknown label set {label_set!r}; use one of: {', '.join(LABEL_SETS)}")
+    return label_set
+
+
+def check_format(fmt: str) -> str:
+    """Return ``fmt`` or raise a MerecError listing the supported dataset formats."""
+    if fmt not in _MAPPINGS:
+        raise MerecError(f"unknown dataset format {fmt!r}; use one of: {', '.join(_MAPPINGS)}")
+    return fmt
+
+
+def label_classes(label_set: str, fmt: str | None = None) -> list[str]:
+    """The fixed class order of ``label_set`` (``emotion`` depends on the dataset format)."""
+    check_label_set(label_set)
+    if fmt is not None:
+        check_format(fmt)
+    if label_set == "3class":
+        return list(THREE_CLASS)
+    if fmt is None:
+        raise MerecError(
+            "label set 'emotion' differs per dataset format; pass fmt, one of: "
+            f"{', '.join(_MAPPINGS)}"
+        )
+    return list(_EMOTION_CLASSES[fmt])
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """Emotion -> class mapping of one format under one label set."""
+
+    fmt: str
+    label_set: str
+    mapping: dict[str, str | None]
+
+    @classmethod
+    def of(cls, fmt: str, label_set: str) -> LabelMap:
+        """The mapping of ``fmt`` under ``label_set`` (both validated)."""
+        check_label_set(label_set)
+        return cls(fmt, label_set, _MAPPINGS[check_format(fmt)][label_set])
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """Every emotion the format's annotations may contain."""
+        return sorted(self.mapping)
+
+    def classify(self, emotion: str) -> str | None:
+        """Class of ``emotion``; None when the label set excludes it; RowProblem when unknown."""
+        key = normalise_emotion(emotion)
+        if key not in self.mapping:
+            raise RowProblem(
+                f"unknown emotion {emotion!r}; this dataset's emotions are: "
+                f"{', '.join(self.vocabulary)} (case does not matter)"
+            )
+        return self.mapping[key]
+
+
+def normalise_emotion(emotion: str) -> str:
+    """Trimmed, case-folded emotion string used for matching."""
+    return str(emotion).strip().casefold()

@@ -1,0 +1,146 @@
+"""SMIC (cropped release): no annotation file, everything comes from the folder layout.
+
+``<root>/HS/s1/micro/{negative,positive,surprise}/s1_ne_01/*.bmp``: subject ``s1``, emotion = the
+class folder name, clip ``s1_ne_01``. Spec key ``frames`` picks the camera sub-folder (default
+``HS``; ``VIS`` or ``NIR`` for the other SMIC subsets). Onset is the first frame of the clip and
+offset the last. SMIC has no apex: it is the frame whose Farneback optical flow from the onset
+frame has the largest mean magnitude (frames converted to grayscale and resized so their longer
+side is :data:`APEX_SIZE` px; ties go to the earlier frame). Sample ids: ``<name>-s1-s1_ne_01``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from merec.datasets.common import (
+    LOG,
+    Candidate,
+    RowProblem,
+    cell_text,
+    clip_folder,
+    dataset_root,
+    frames_base,
+    is_safe_id,
+    list_frames,
+    sample_id,
+)
+from merec.io import MerecError
+
+FRAMES = "HS"
+MICRO = "micro"
+APEX_SIZE = 96
+LAYOUT = f"the SMIC cropped frame folders {FRAMES}/s1/{MICRO}/negative/s1_ne_01/*.bmp"
+_SUBJECT = re.compile(r"s?0*([0-9]+)", re.IGNORECASE)
+_CLIP_SUBJECT = re.compile(r"^s0*([0-9]+)_", re.IGNORECASE)
+
+
+def read(name: str, spec: Mapping[str, Any], params_key: str | None = None) -> list[Candidate]:
+    """Candidates of every clip folder under ``<root>/<frames>/<subject>/micro/<class>/``."""
+    params_key = params_key or f"datasets.{name}"
+    root = dataset_root(name, spec, LAYOUT, params_key)
+    base = frames_base(name, spec, root, FRAMES, params_key)
+    if not base.is_dir():
+        raise MerecError(
+            f"dataset '{name}': folder {base} does not exist; put {LAYOUT} under {root}, "
+            f"or set {params_key}.frames to the camera folder (HS, VIS or NIR)"
+        )
+    found = [
+        _candidate(name, base, subject.name, emotion.name, clip.name)
+        for subject in _subfolders(base)
+        for emotion in _subfolders(subject / MICRO)
+        for clip in _subfolders(emotion)
+    ]
+    if not found:
+        raise MerecError(
+            f"dataset '{name}': no clip folders found under {base}; put {LAYOUT} under {root}"
+        )
+    return found
+
+
+def match_key(subject: Any, clip: Any) -> tuple[str, str]:
+    """MEGC2019 lookup key: subject ``s01``/``s1``/``1`` -> ``s1``, ``s01_ne_01`` -> ``s1_ne_01``"""
+    text = cell_text(subject)
+    match = _SUBJECT.fullmatch(text)
+    if not match:
+        raise RowProblem(f"{text!r} is not a SMIC subject (like s1 or s01)")
+    clip_key = _CLIP_SUBJECT.sub(lambda m: f"s{int(m.group(1))}_", cell_text(clip))
+    return f"s{int(match.group(1))}", clip_key.casefold()
+
+
+def flow_apex(paths: Sequence[Path]) -> int:
+    """Index of the frame with the largest mean Farneback flow magnitude from ``paths[0]``."""
+    reference = _gray(paths[0])
+    best, best_motion = 0, -1.0
+    for index, path in enumerate(paths[1:], start=1):
+        frame = _gray(path)
+        if frame.shape != reference.shape:
+            raise MerecError(
+                f"{path}: frame size differs from {paths[0].name}; restore the original frames"
+            )
+        flow = cv2.calcOpticalFlowFarneback(reference, frame, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        motion = float(np.mean(np.hypot(flow[..., 0], flow[..., 1])))
+        if motion > best_motion:
+            best, best_motion = index, motion
+    return best
+
+
+def _candidate(name: str, base: Path, subject: str, emotion: str, clip: str) -> Candidate:
+    where = str(base / subject / MICRO / emotion / clip)
+    found = Candidate(where=where, emotion=emotion)
+    for what, value in (
+        ("subject folder", subject),
+        ("class folder", emotion),
+        ("clip folder", clip),
+    ):
+        if not is_safe_id(value):
+            found.problems.append(
+                f"{what} name {value!r} is not a plain name (letters, digits, _ . -)"
+            )
+    if found.problems:
+        return found
+    found.subject = f"{name}/{subject}"
+    found.sample = sample_id(found.subject, clip)
+    try:
+        found.key = match_key(subject, clip)
+        found.frames_dir = clip_folder(base, subject, MICRO, emotion, clip)
+        _add_phases(found)
+    except (RowProblem, MerecError) as exc:
+        found.problems.append(str(exc))
+    return found
+
+
+def _add_phases(found: Candidate) -> None:
+    assert found.frames_dir is not None
+    frames = list_frames(found.frames_dir)
+    if not frames:
+        raise RowProblem(f"no frame files (.bmp .jpg .png) in {found.frames_dir}")
+    numbers = list(frames)
+    found.onset, found.offset = numbers[0], numbers[-1]
+    found.apex = numbers[flow_apex(list(frames.values()))]
+
+
+def _gray(path: Path) -> np.ndarray:
+    """Grayscale frame resized so its longer side is APEX_SIZE px."""
+    image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise MerecError(
+            f"{path}: frame file is corrupt or not an image; restore it from the original data"
+        )
+    scale = APEX_SIZE / max(image.shape)
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        LOG.warning("SMIC: %s is missing; its subject has no micro-expression clips", folder)
+        return []
+    return sorted(
+        path for path in folder.iterdir() if path.is_dir() and not path.name.startswith(".")
+    )

@@ -1,0 +1,369 @@
+"""The embedded default dataset: synthetic micro-expressions on real face photos, in SAMM's format.
+
+Generative model (documented in docs/synthetic-dataset.md):
+
+* **Subjects.** Subject ``s`` uses photo ``s % len(photos)`` (default: scikit-image's astronaut),
+  mirrored for every second pass over the photos, placed in the frame with its own scale, small
+  rotation, illumination gain, gamma and colour cast. Identity and appearance carry no class
+  information.
+* **Micro-expression.** Each clip shows one expression made of action units (AUs). Every AU is a
+  smooth displacement field: Gaussian bumps anchored on dlib landmarks (brows, lids, cheeks, lip
+  corners, chin) moving in a fixed face-relative direction. Classes: *surprise* = AU1+AU2 (+AU5),
+  *negative* = AU4 (+AU7) with AU14 or AU15, *positive* = AU12 (+AU6). The peak displacement is
+  ``amplitude_px`` measured at a 128-px aligned crop (inter-ocular distance 46 px), scaled per
+  sample by an intensity in [0.6, 1]; AU12/AU14 may be one-sided. The temporal profile is a
+  raised cosine from onset to apex and back down to the offset, inside a longer clip.
+* **Nuisances.** A smooth random head drift (translation and rotation), eye blinks at random times,
+  per-frame illumination flicker, Gaussian sensor noise and JPEG compression.
+
+Everything is deterministic from ``seed``. Frames go to ``<root>/<sss>/<sss>_<n>/<sss>_<frame>.jpg``
+and the annotations to ``SAMM_Micro_FACS_Codes_v2.xlsx`` (sheet ``MICRO_ONLY``, header on row 14),
+so the SAMM adapter reads the result like the real dataset.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from merec.io import MerecError, PathLike, atomic_dir, read_image, write_image, write_json
+from merec.landmarks import Face, detect_faces, eye_centres, interocular_distance
+from merec.runtime import progress
+
+LOG = logging.getLogger("merec.synth")
+
+ANNOTATION_FILE = "SAMM_Micro_FACS_Codes_v2.xlsx"
+SAMM_COLUMNS = [
+    "Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
+    "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes",
+]  # fmt: skip
+HEADER_ROW = 14  # SAMM's header sits on Excel row 14
+REFERENCE_IOD = 0.36 * 128  # inter-ocular distance (px) of a default 128-px aligned crop
+
+# AU -> list of (landmark indices whose mean anchors the bump, direction (x right, y down) in
+# face coordinates, sigma in inter-ocular distances). Directions are scaled by the AU amplitude.
+AU_FIELDS: dict[int, list[tuple[list[int], tuple[float, float], float]]] = {
+    1: [([20, 21], (0.15, -1.0), 0.22), ([22, 23], (-0.15, -1.0), 0.22)],
+    2: [([17, 18], (0.0, -1.0), 0.22), ([25, 26], (0.0, -1.0), 0.22)],
+    4: [([19, 20, 21], (0.5, 0.8), 0.25), ([22, 23, 24], (-0.5, 0.8), 0.25)],
+    5: [([37, 38], (0.0, -0.6), 0.14), ([43, 44], (0.0, -0.6), 0.14)],
+    6: [([40, 41, 31], (0.0, -0.8), 0.3), ([46, 47, 35], (0.0, -0.8), 0.3)],
+    7: [([40, 41], (0.0, -0.7), 0.14), ([46, 47], (0.0, -0.7), 0.14)],
+    12: [([48], (-0.7, -0.7), 0.22), ([54], (0.7, -0.7), 0.22)],
+    14: [([48], (0.7, -0.15), 0.2), ([54], (-0.7, -0.15), 0.2)],
+    15: [([48], (-0.2, 1.0), 0.22), ([54], (0.2, 1.0), 0.22)],
+}
+BLINK_FIELD = [([37, 38], (0.0, 1.0), 0.12), ([43, 44], (0.0, 1.0), 0.12)]
+NEGATIVE_EMOTIONS = ("Anger", "Contempt", "Disgust", "Fear", "Sadness")
+OBJECTIVE_CLASS = {"Happiness": 1, "Surprise": 2, "Anger": 3, "Disgust": 4, "Sadness": 5, "Fear": 6, "Contempt": 7}
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    """Parameters of the generator (the ``synth`` section of params.yaml)."""
+
+    seed: int = 0
+    photos: Sequence[str] = ()
+    subjects: int = 12
+    samples_per_class: int = 2
+    frame_size: int = 240
+    clip_frames: int = 40
+    amplitude_px: float = 0.8
+    head_motion_px: float = 0.3
+    noise_std: float = 2.0
+    flicker: float = 0.01
+    blink_prob: float = 0.3
+    jpeg_quality: int = 92
+
+
+@dataclass
+class ClipSpec:
+    """Ground truth of one generated clip."""
+
+    subject: int
+    filename: str
+    emotion: str
+    label: str
+    aus: dict[str, float]
+    first_frame: int
+    onset: int
+    apex: int
+    offset: int
+    blink_at: int | None
+    extras: dict[str, float] = field(default_factory=dict)
+
+
+def au_string(aus: dict[str, float]) -> str:
+    """SAMM-style AU string, e.g. ``4+7+R14``."""
+    return "+".join(aus)
+
+
+def _choose_expression(label: str, rng: np.random.Generator) -> tuple[str, dict[str, float]]:
+    """Emotion and AU intensities (keyed by SAMM AU code, e.g. ``R12``) for a class."""
+    base = float(rng.uniform(0.6, 1.0))
+    aus: dict[str, float] = {}
+    if label == "surprise":
+        aus = {"1": base, "2": base * rng.uniform(0.8, 1.1)}
+        if rng.random() < 0.5:
+            aus["5"] = base * 0.8
+        return "Surprise", aus
+    if label == "positive":
+        side = rng.choice(["", "", "R", "L"])
+        if rng.random() < 0.7:
+            aus["6"] = base * 0.8
+        aus[f"{side}12"] = base
+        return "Happiness", aus
+    emotion = str(rng.choice(NEGATIVE_EMOTIONS))
+    aus["4"] = base
+    if rng.random() < 0.7:
+        aus["7"] = base * 0.8
+    if rng.random() < 0.5:
+        aus[f"{rng.choice(['', 'R', 'L'])}14"] = base * 0.9
+    else:
+        aus["15"] = base * 0.9
+    return emotion, aus
+
+
+def _bump_field(
+    specs: list[tuple[list[int], tuple[float, float], float]],
+    landmarks: np.ndarray,
+    rotation: np.ndarray,
+    iod: float,
+    shape: tuple[int, int],
+    sides: str = "",
+) -> np.ndarray:
+    """Displacement field (2, H, W) in pixels per unit amplitude (1 px at REFERENCE_IOD scale)."""
+    height, width = shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    out = np.zeros((2, height, width), np.float32)
+    unit = iod / REFERENCE_IOD
+    for index, (points, direction, sigma) in enumerate(specs):
+        if (sides == "R" and index == 1) or (sides == "L" and index == 0):
+            continue  # one-sided AU: subject's right = first (image-left) anchor
+        cx, cy = landmarks[points].mean(axis=0)
+        vector = rotation @ np.asarray(direction, np.float64) * unit
+        weight = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2.0 * (sigma * iod) ** 2))
+        out[0] += vector[0] * weight
+        out[1] += vector[1] * weight
+    return out
+
+
+def _profile(n_frames: int, onset: int, apex: int, offset: int) -> np.ndarray:
+    """Raised-cosine intensity: 0 before onset, 1 at apex, back to 0 at offset."""
+    t = np.arange(n_frames, dtype=np.float64)
+    rise = np.clip((t - onset) / max(apex - onset, 1), 0, 1)
+    fall = np.clip((offset - t) / max(offset - apex, 1), 0, 1)
+    return np.where(t <= apex, 0.5 - 0.5 * np.cos(np.pi * rise), 0.5 - 0.5 * np.cos(np.pi * fall))
+
+
+def _smooth_walk(n_frames: int, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """A smooth zero-start random drift of about ``scale`` amplitude."""
+    steps = rng.normal(0.0, 1.0, n_frames)
+    walk = np.cumsum(cv2.GaussianBlur(steps.reshape(1, -1), (1, 0), sigmaX=3.0).ravel())
+    walk -= walk[0]
+    peak = np.abs(walk).max()
+    return walk / peak * scale if peak > 0 else walk
+
+
+def _load_photos(photos: Sequence[str]) -> list[tuple[str, np.ndarray, Face]]:
+    """Photos and their detected faces (the largest-score face of each)."""
+    if photos:
+        images = [(str(p), read_image(p)) for p in photos]
+    else:
+        from skimage import data
+
+        images = [("skimage.data.astronaut", data.astronaut())]
+    loaded = []
+    for name, image in images:
+        faces = detect_faces(image, upsample=1)
+        if not faces:
+            raise MerecError(f"{name}: dlib finds no face in this photo; use a frontal face photo")
+        loaded.append((name, image, faces[0]))
+    return loaded
+
+
+class _Subject:
+    """One synthetic subject: a photo placed in the frame with its own appearance."""
+
+    def __init__(self, photo: np.ndarray, face: Face, mirror: bool, params: SynthParams, rng: np.random.Generator):
+        size = params.frame_size
+        if mirror:
+            photo = photo[:, ::-1].copy()
+            points = face.landmarks.copy()
+            points[:, 0] = photo.shape[1] - 1 - points[:, 0]
+            # keep dlib's index semantics after mirroring (image-left stays image-left)
+            points = points[_MIRROR_ORDER]
+        else:
+            points = face.landmarks
+        self.photo = photo.astype(np.float32)
+        right, left = eye_centres(points)
+        iod = interocular_distance(points)
+        target_iod = 0.22 * size * rng.uniform(0.9, 1.1)
+        angle = np.deg2rad(rng.uniform(-6.0, 6.0))
+        scale = target_iod / iod
+        centre = (right + left) / 2 + np.array([0.0, 0.45 * iod])  # roughly the face centre
+        cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
+        jitter = rng.uniform(-0.04, 0.04, 2) * size
+        offset = np.array([size / 2, size / 2]) + jitter - np.array([[cos, -sin], [sin, cos]]) @ centre
+        self.forward = np.array([[cos, -sin, offset[0]], [sin, cos, offset[1]]])  # photo -> frame
+        self.landmarks = points @ self.forward[:, :2].T + self.forward[:, 2]
+        self.rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        self.iod = target_iod
+        self.gain = rng.uniform(0.8, 1.15)
+        self.gamma = rng.uniform(0.85, 1.15)
+        self.tint = rng.uniform(0.92, 1.08, 3)
+
+    def render(self, displacement: np.ndarray, shift: np.ndarray, angle: float, light: float) -> np.ndarray:
+        """Frame with a displacement field (2, H, W) and a global head pose change, as float RGB."""
+        height, width = displacement.shape[1:]
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        # backward warp: the content at p comes from p - D(p), then undo the head pose and placement
+        px = xs - displacement[0]
+        py = ys - displacement[1]
+        centre = self.landmarks[27:36].mean(axis=0)
+        cos, sin = np.cos(-angle), np.sin(-angle)
+        qx = cos * (px - centre[0] - shift[0]) - sin * (py - centre[1] - shift[1]) + centre[0]
+        qy = sin * (px - centre[0] - shift[0]) + cos * (py - centre[1] - shift[1]) + centre[1]
+        inverse = cv2.invertAffineTransform(self.forward)
+        map_x = (inverse[0, 0] * qx + inverse[0, 1] * qy + inverse[0, 2]).astype(np.float32)
+        map_y = (inverse[1, 0] * qx + inverse[1, 1] * qy + inverse[1, 2]).astype(np.float32)
+        frame = cv2.remap(self.photo, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        frame = np.clip(frame / 255.0, 0, 1) ** self.gamma * 255.0
+        return frame * self.tint * self.gain * light
+
+
+# dlib index permutation that maps a mirrored face's landmarks back to dlib's semantics
+_MIRROR_ORDER = np.array(
+    list(range(16, -1, -1))  # jaw
+    + list(range(26, 16, -1))  # brows
+    + list(range(27, 31))  # nose bridge
+    + list(range(35, 30, -1))  # nostrils
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]  # eyes
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]  # outer lip
+    + [64, 63, 62, 61, 60, 67, 66, 65]  # inner lip
+)
+
+
+def plan_clips(params: SynthParams, rng: np.random.Generator) -> list[ClipSpec]:
+    """Decide every clip's class, AUs and timing (balanced classes per subject)."""
+    clips = []
+    labels = ["negative", "positive", "surprise"]
+    for subject in range(1, params.subjects + 1):
+        order = [label for label in labels for _ in range(params.samples_per_class)]
+        rng.shuffle(order)
+        for n, label in enumerate(order, start=1):
+            emotion, aus = _choose_expression(label, rng)
+            onset = int(rng.integers(4, 9))
+            apex = onset + int(rng.integers(6, 12))
+            offset = min(apex + int(rng.integers(6, 12)), params.clip_frames - 3)
+            if not onset < apex < offset:
+                raise MerecError(f"synth.clip_frames={params.clip_frames} is too short; use at least 32")
+            blink = int(rng.integers(1, params.clip_frames - 4)) if rng.random() < params.blink_prob else None
+            clips.append(
+                ClipSpec(
+                    subject=subject,
+                    filename=f"{subject:03d}_{n}",
+                    emotion=emotion,
+                    label=label,
+                    aus=aus,
+                    first_frame=int(rng.integers(1000, 9000)),
+                    onset=onset,
+                    apex=apex,
+                    offset=offset,
+                    blink_at=blink,
+                )
+            )
+    return clips
+
+
+def _render_clip(subject: _Subject, clip: ClipSpec, params: SynthParams, rng: np.random.Generator) -> list[np.ndarray]:
+    size = params.frame_size
+    shape = (size, size)
+    expression = np.zeros((2, size, size), np.float32)
+    for code, intensity in clip.aus.items():
+        number = int("".join(ch for ch in code if ch.isdigit()))
+        side = code[0] if code[0] in "LR" else ""
+        field_ = _bump_field(AU_FIELDS[number], subject.landmarks, subject.rotation, subject.iod, shape, side)
+        expression += intensity * field_
+    expression *= params.amplitude_px
+    blink_field = _bump_field(BLINK_FIELD, subject.landmarks, subject.rotation, subject.iod, shape) * (
+        0.14 * subject.iod / (subject.iod / REFERENCE_IOD)
+    )
+    profile = _profile(params.clip_frames, clip.onset, clip.apex, clip.offset)
+    unit = subject.iod / REFERENCE_IOD
+    drift_x = _smooth_walk(params.clip_frames, params.head_motion_px * unit, rng)
+    drift_y = _smooth_walk(params.clip_frames, params.head_motion_px * unit, rng)
+    drift_angle = _smooth_walk(params.clip_frames, np.deg2rad(0.3) * params.head_motion_px, rng)
+    light = 1.0 + params.flicker * rng.normal(0.0, 1.0, params.clip_frames)
+    frames = []
+    for t in range(params.clip_frames):
+        displacement = expression * profile[t]
+        if clip.blink_at is not None and abs(t - clip.blink_at) <= 2:
+            displacement = displacement + blink_field * (1.0 - abs(t - clip.blink_at) / 3.0)
+        frame = subject.render(displacement, np.array([drift_x[t], drift_y[t]]), drift_angle[t], light[t])
+        frame += rng.normal(0.0, params.noise_std, frame.shape)
+        frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
+    return frames
+
+
+def _write_workbook(path: Path, clips: list[ClipSpec], params: SynthParams) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "MICRO_ONLY"
+    sheet.cell(row=1, column=1, value="SAMM Micro-Movement Database: FACS codes (synthetic, generated by merec)")
+    sheet.cell(row=3, column=1, value=f"merec.datasets.synth seed={params.seed}; frames per clip {params.clip_frames}")
+    sheet.cell(row=5, column=1, value="Onset, apex and offset are frame numbers as in the file names.")
+    for column, name in enumerate(SAMM_COLUMNS, start=1):
+        sheet.cell(row=HEADER_ROW, column=column, value=name)
+    for row, clip in enumerate(clips, start=HEADER_ROW + 1):
+        onset, apex, offset = (
+            clip.first_frame + clip.onset,
+            clip.first_frame + clip.apex,
+            clip.first_frame + clip.offset,
+        )
+        values = [
+            clip.subject, clip.filename, "synth", onset, apex, offset, offset - onset + 1, "Micro",
+            au_string(clip.aus), clip.emotion, OBJECTIVE_CLASS.get(clip.emotion, 7), None,
+        ]  # fmt: skip
+        for column, value in enumerate(values, start=1):
+            sheet.cell(row=row, column=column, value=value)
+    book.save(path)
+
+
+def generate(root: PathLike, params: SynthParams) -> list[ClipSpec]:
+    """Write the synthetic dataset to ``root`` (replaced atomically) and return its clips."""
+    if params.subjects < 2:
+        raise MerecError("synth.subjects must be at least 2 for leave-one-subject-out evaluation")
+    rng = np.random.default_rng(params.seed)
+    photos = _load_photos(params.photos)
+    clips = plan_clips(params, rng)
+    subjects = {}
+    for index in range(params.subjects):
+        _, image, face = photos[index % len(photos)]
+        mirror = (index // len(photos)) % 2 == 1
+        subjects[index + 1] = _Subject(image, face, mirror, params, rng)
+    with atomic_dir(root) as tmp:
+        for clip in progress(clips, "synth clips"):
+            clip_rng = np.random.default_rng([params.seed, clip.subject, int(clip.filename.split("_")[-1])])
+            folder = tmp / f"{clip.subject:03d}" / clip.filename
+            folder.mkdir(parents=True)
+            frames = _render_clip(subjects[clip.subject], clip, params, clip_rng)
+            for t, frame in enumerate(frames):
+                write_image(folder / f"{clip.subject:03d}_{clip.first_frame + t:05d}.jpg", frame, params.jpeg_quality)
+        _write_workbook(tmp / ANNOTATION_FILE, clips, params)
+        write_json(
+            tmp / "synth.json",
+            {
+                "params": {**params.__dict__, "photos": [name for name, _, _ in photos]},
+                "clips": [clip.__dict__ for clip in clips],
+            },
+        )
+    LOG.info("wrote %d clips of %d subjects to %s", len(clips), params.subjects, root)
+    return clips

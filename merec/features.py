@@ -1,0 +1,154 @@
+"""Features stage: optical flow from the onset to every later frame, optical strain, ROI tensors.
+
+For a magnified clip of ``N`` frames (frame 0 the onset) the flow from frame 0 to frame ``k`` is
+computed for ``k = 1..N-1`` on grey levels (TV-L1, Farneback or DIS). Channels are ``u``, ``v``
+and the optical strain ``sqrt(u_x^2 + v_y^2 + 0.5 (u_y + v_x)^2)``. Output per sample
+(``<sample>.npz``, float16):
+
+* ``rois`` — (R, N-1, 3, S, S): square ``S``-px crops centred on the mean position of each ROI's
+  landmark group (onset landmarks in crop coordinates), in the order of ``features.rois``;
+* ``face`` — (N-1, 3, F, F): the whole-face flow averaged down to ``F`` px;
+* ``roi_names`` (R,), ``roi_boxes`` (R, 4) as x0, y0, x1, y1 in crop pixels.
+
+Flow is in pixels of the aligned crop; NaN or infinite flow is an error naming the sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from merec.io import MerecError, PathLike, map_sample_dir
+from merec.runtime import available_threads
+
+FLOW_METHODS = ("tvl1", "farneback", "dis")
+CHANNELS = ("u", "v", "strain")
+DEFAULT_ROIS: dict[str, list[int]] = {
+    "right_brow": [17, 18, 19, 20, 21],
+    "left_brow": [22, 23, 24, 25, 26],
+    "right_eye": [36, 37, 38, 39, 40, 41],
+    "left_eye": [42, 43, 44, 45, 46, 47],
+    "nose": [29, 30, 31, 32, 33, 34, 35],
+    "mouth_right": [48, 49, 59, 60, 67],
+    "mouth_left": [53, 54, 55, 64, 65],
+    "chin": [7, 8, 9, 56, 57, 58],
+}
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """The ``features`` section of params.yaml."""
+
+    flow: str = "tvl1"
+    tvl1: Mapping[str, Any] = field(default_factory=dict)
+    roi_size: int = 24
+    face_size: int = 32
+    rois: Mapping[str, list[int]] = field(default_factory=lambda: dict(DEFAULT_ROIS))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> FeatureParams:
+        return cls(**dict(values))
+
+
+TVL1_DEFAULTS = {"scales": 3, "warps": 3, "epsilon": 0.01, "inner_iterations": 30, "outer_iterations": 10}
+
+
+def make_flow(method: str, tvl1_options: Mapping[str, Any] | None = None) -> Any:
+    """A function ``(prev_gray, next_gray) -> (H, W, 2) float32`` flow.
+
+    TV-L1 uses OpenCV's Dual TV-L1 with ``tvl1_options`` (pyramid ``scales``, ``warps`` per
+    scale, stopping ``epsilon``, ``inner_iterations``, ``outer_iterations``).
+    """
+    if method == "tvl1":
+        options = TVL1_DEFAULTS | dict(tvl1_options or {})
+        unknown = sorted(set(options) - set(TVL1_DEFAULTS))
+        if unknown:
+            raise MerecError(f"features.tvl1: unknown option(s) {unknown}; allowed: {sorted(TVL1_DEFAULTS)}")
+        tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
+        tvl1.setScalesNumber(int(options["scales"]))
+        tvl1.setWarpingsNumber(int(options["warps"]))
+        tvl1.setEpsilon(float(options["epsilon"]))
+        tvl1.setInnerIterations(int(options["inner_iterations"]))
+        tvl1.setOuterIterations(int(options["outer_iterations"]))
+        return lambda prev, nxt: tvl1.calc(prev, nxt, None)
+    if method == "farneback":
+        return lambda prev, nxt: cv2.calcOpticalFlowFarneback(prev, nxt, None, 0.5, 3, 9, 5, 5, 1.1, 0)
+    if method == "dis":
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        return lambda prev, nxt: dis.calc(prev, nxt, None)
+    raise MerecError(f"features.flow: unknown method {method!r}; choose one of {', '.join(FLOW_METHODS)}")
+
+
+def optical_strain(flow: np.ndarray) -> np.ndarray:
+    """Optical strain magnitude of an (H, W, 2) flow field."""
+    u_y, u_x = np.gradient(flow[..., 0])
+    v_y, v_x = np.gradient(flow[..., 1])
+    return np.sqrt(u_x**2 + v_y**2 + 0.5 * (u_y + v_x) ** 2)
+
+
+def onset_flows(frames: np.ndarray, flow: Any) -> np.ndarray:
+    """(N-1, 3, H, W) u, v, strain from frame 0 to each later frame."""
+    gray = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames]
+    out = []
+    for later in gray[1:]:
+        field_ = flow(gray[0], later)
+        out.append(np.stack([field_[..., 0], field_[..., 1], optical_strain(field_)]))
+    return np.stack(out).astype(np.float32)
+
+
+def roi_boxes(landmarks: np.ndarray, rois: Mapping[str, list[int]], size: int, image_size: int) -> np.ndarray:
+    """(R, 4) square boxes of ``size`` px centred on each landmark group, kept inside the image."""
+    if size > image_size:
+        raise MerecError(f"features.roi_size={size} exceeds the face crop size {image_size}")
+    boxes = []
+    for name, points in rois.items():
+        if not points or max(points) > 67 or min(points) < 0:
+            raise MerecError(f"features.rois.{name}: landmark indices must be in 0..67, got {points}")
+        centre = landmarks[list(points)].mean(axis=0)
+        x0 = int(np.clip(np.rint(centre[0] - size / 2), 0, image_size - size))
+        y0 = int(np.clip(np.rint(centre[1] - size / 2), 0, image_size - size))
+        boxes.append((x0, y0, x0 + size, y0 + size))
+    return np.array(boxes, dtype=np.int64)
+
+
+def sample_features(
+    frames: np.ndarray, landmarks: np.ndarray, sample: str, params: FeatureParams
+) -> dict[str, np.ndarray]:
+    """Flow features of one magnified clip."""
+    flows = onset_flows(frames, make_flow(params.flow, params.tvl1))
+    if not np.isfinite(flows).all():
+        raise MerecError(
+            f"sample {sample}: optical flow contains NaN or infinite values; check the frames of this "
+            "sample (blank or corrupt crops) or try another features.flow method"
+        )
+    boxes = roi_boxes(landmarks, params.rois, params.roi_size, frames.shape[1])
+    rois = np.stack([flows[:, :, y0:y1, x0:x1] for x0, y0, x1, y1 in boxes])
+    t, c, h, w = flows.shape
+    face = cv2.resize(
+        flows.reshape(t * c, h, w).transpose(1, 2, 0),
+        (params.face_size, params.face_size),
+        interpolation=cv2.INTER_AREA,
+    )
+    face = face.reshape(params.face_size, params.face_size, t * c).transpose(2, 0, 1).reshape(t, c, *face.shape[:2])
+    return {
+        "rois": rois.astype(np.float16),
+        "face": face.astype(np.float16),
+        "roi_names": np.array(list(params.rois)),
+        "roi_boxes": boxes,
+        "landmarks": landmarks,
+    }
+
+
+def run(input_dir: PathLike, output_dir: PathLike, params: FeatureParams) -> int:
+    """Compute features for every magnified clip of ``input_dir``."""
+    make_flow(params.flow, params.tvl1)  # fail early on a bad method
+    cv2.setNumThreads(available_threads())
+
+    def features_of(arrays: dict[str, np.ndarray], sample: str) -> dict[str, np.ndarray]:
+        return sample_features(arrays["frames"], arrays["landmarks"], sample, params)
+
+    return map_sample_dir(input_dir, output_dir, features_of, f"features ({params.flow})")

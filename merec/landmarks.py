@@ -1,0 +1,84 @@
+"""dlib face detection and 68-point landmarks, shared by the synthetic generator and the face stage.
+
+The 68-point predictor ships in the ``face_recognition_models`` package; it is located with
+``importlib.util.find_spec`` because importing that package fails on new setuptools.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from merec.io import MerecError
+
+PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+
+# dlib 68-point indices (x is the column); "right"/"left" are the subject's, i.e. image left/right.
+GROUPS: dict[str, list[int]] = {
+    "jaw": list(range(0, 17)),
+    "right_brow": list(range(17, 22)),
+    "left_brow": list(range(22, 27)),
+    "nose": list(range(27, 36)),
+    "right_eye": list(range(36, 42)),
+    "left_eye": list(range(42, 48)),
+    "mouth": list(range(48, 68)),
+}
+
+
+def models_dir() -> Path:
+    """Folder of the dlib model files installed by ``face_recognition_models``."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or spec.origin is None:
+        raise MerecError(
+            "the dlib landmark model is missing: install the package face_recognition_models "
+            "(pip install face_recognition_models)"
+        )
+    folder = Path(spec.origin).parent / "models"
+    if not (folder / PREDICTOR_FILE).is_file():
+        raise MerecError(f"{folder / PREDICTOR_FILE} is missing: reinstall face_recognition_models")
+    return folder
+
+
+@functools.lru_cache(maxsize=1)
+def _dlib_models() -> tuple[object, object]:
+    import dlib
+
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(models_dir() / PREDICTOR_FILE))
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face: its box (left, top, right, bottom), detector score and landmarks (68, 2)."""
+
+    box: tuple[int, int, int, int]
+    score: float
+    landmarks: np.ndarray
+
+
+def detect_faces(image: np.ndarray, upsample: int = 0, min_score: float = 0.0) -> list[Face]:
+    """All faces dlib's HOG detector finds in an RGB uint8 image, best score first."""
+    import dlib
+
+    detector, predictor = _dlib_models()
+    rects, scores, _ = detector.run(np.ascontiguousarray(image), upsample, min_score)
+    faces = []
+    for rect, score in zip(rects, scores, strict=True):
+        shape = predictor(image, dlib.rectangle(rect.left(), rect.top(), rect.right(), rect.bottom()))
+        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+        faces.append(Face((rect.left(), rect.top(), rect.right(), rect.bottom()), float(score), points))
+    return sorted(faces, key=lambda face: -face.score)
+
+
+def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of the subject's right eye (image left) and left eye (image right)."""
+    return landmarks[GROUPS["right_eye"]].mean(axis=0), landmarks[GROUPS["left_eye"]].mean(axis=0)
+
+
+def interocular_distance(landmarks: np.ndarray) -> float:
+    """Distance between the two eye centres in pixels."""
+    right, left = eye_centres(landmarks)
+    return float(np.linalg.norm(left - right))

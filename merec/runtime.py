@@ -1,0 +1,95 @@
+"""Runtime helpers shared by the stages: device choice, thread counts, seeding, logging, progress."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+LOG = logging.getLogger("merec")
+
+
+def available_threads() -> int:
+    """Threads this job may use: Snakemake sets OMP_NUM_THREADS to the job's ``threads``."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` picks CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        from merec.io import MerecError
+
+        raise MerecError("device 'cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'")
+    return device
+
+
+def configure_torch(threads: int | None = None) -> None:
+    """Set torch's intra-op threads to the job's share of the machine."""
+    import torch
+
+    torch.set_num_threads(threads or available_threads())
+
+
+def seed_everything(seed: int, device: str = "cpu") -> None:
+    """Seed Python, NumPy and torch; on CUDA also ask for deterministic kernels.
+
+    The CPU kernels merec uses are deterministic already (and turning on torch's global
+    deterministic mode costs seconds of imports per process).
+    """
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if device.startswith("cuda"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def setup_logging(log_file: str | os.PathLike[str] | None = None, verbose: bool = False) -> None:
+    """Log to stderr and, when given, to ``log_file`` (the rule's log)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
+    """A tqdm progress bar on stderr (sparse updates when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    interactive = sys.stderr.isatty()
+    yield from tqdm(
+        items,
+        desc=desc,
+        total=total,
+        file=sys.stderr,
+        mininterval=0.5 if interactive else 10.0,
+        disable=os.environ.get("MEREC_NO_PROGRESS") == "1",
+        dynamic_ncols=interactive,
+    )

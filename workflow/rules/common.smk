@@ -1,0 +1,71 @@
+# Shared helpers: params validation, code dependencies, dataset inputs and the fold fan-out.
+from pathlib import Path
+import pandas as pd
+import yaml
+
+from merec.config import dataset_spec, validate_params
+from merec.io import MerecError
+
+try:
+    validate_params(config, "params.yaml")
+except MerecError as exc:
+    raise WorkflowError(str(exc)) from None
+
+with open("params.yaml") as _handle:
+    if yaml.safe_load(_handle) != config:
+        raise WorkflowError(
+            "params.yaml is the single source of parameters: --config/--configfile overrides are not "
+            "supported because every stage reads params.yaml. Edit params.yaml (or use `dvc exp run -S`)."
+        )
+
+DATASETS = sorted(config["datasets"])
+SYNTH_ROOT = "data/raw/synth"
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    fold="[A-Za-z0-9_.-]+",
+
+# Source files whose change reruns a stage (and, through its outputs, everything after it).
+# Shared helpers (merec/io.py, runtime.py, config.py, cli.py) do not change results and are not listed.
+CODE = {
+    "synth": ["merec/datasets/synth.py", "merec/landmarks.py"],
+    "ingest": sorted(str(p) for p in Path("merec/datasets").glob("*.py") if p.name != "synth.py"),
+    "face": ["merec/face.py", "merec/landmarks.py"],
+    "interpolate": sorted(str(p) for p in Path("merec/interpolate").glob("*.py")) + ["merec/checkpoints.py"],
+    "magnify": sorted(str(p) for p in Path("merec/magnify").glob("*.py") if p.name not in ("magnet_data.py", "magnet_train.py")) + ["merec/checkpoints.py"],
+    "features": ["merec/features.py"],
+    "au_graph": ["merec/au_graph.py"],
+    "train": ["merec/train.py", "merec/checkpoints.py"] + sorted(str(p) for p in Path("merec/models").glob("*.py")),
+    "evaluate": ["merec/evaluate.py"],
+}
+
+
+def code(stage):
+    return CODE[stage]
+
+
+def raw_inputs(wildcards):
+    """The dataset's root (and component roots for a composite); a clear error if missing."""
+    spec = dataset_spec(config, wildcards.dataset)
+    roots = [spec["root"], *spec.get("sources", {}).values()]
+    for root in roots:
+        if root != SYNTH_ROOT and not Path(root).exists():
+            raise WorkflowError(
+                f"dataset {wildcards.dataset}: {root} does not exist. Real datasets are licensed and not "
+                f"shipped: put the {spec['format']} files there (see docs/datasets.md) or set "
+                f"datasets.{wildcards.dataset}.root in params.yaml."
+            )
+    return roots
+
+
+def fold_ids(wildcards):
+    samples = checkpoints.ingest.get(dataset=wildcards.dataset).output.samples
+    return sorted(pd.read_csv(samples, dtype=str)["fold"].unique())
+
+
+def fold_dirs(wildcards):
+    return expand("results/{dataset}/folds/{fold}", dataset=wildcards.dataset, fold=fold_ids(wildcards))
+
+
+def train_resources():
+    return {"gpu": 1} if config["train"]["device"] == "cuda" else {}

@@ -1,0 +1,46 @@
+# Leave-one-subject-out training (one job per fold) and pooled evaluation.
+
+
+rule train:
+    input:
+        samples="data/interim/{dataset}/samples.csv",
+        classes="data/interim/{dataset}/classes.json",
+        features="data/processed/{dataset}/features",
+        au_graph="data/processed/{dataset}/au_graph",
+        code=code("train"),
+    output:
+        directory("results/{dataset}/folds/{fold}"),
+    params:
+        train=config["train"],
+    log:
+        "logs/{dataset}/train/{fold}.log",
+    threads: 1
+    resources:
+        **train_resources(),
+    benchmark:
+        "benchmarks/out/{dataset}/train/{fold}.tsv"
+    shell:
+        "merec train --samples {input.samples} --features {input.features} --au-graph {input.au_graph}"
+        " --output results/{wildcards.dataset}/folds --fold {wildcards.fold} --log {log}"
+
+
+rule evaluate:
+    input:
+        samples="data/interim/{dataset}/samples.csv",
+        classes="data/interim/{dataset}/classes.json",
+        folds=fold_dirs,
+        code=code("evaluate"),
+    output:
+        loso="results/{dataset}/loso.csv",
+        metrics="results/{dataset}/metrics.json",
+        per_class="results/{dataset}/per_class.csv",
+        predictions="results/{dataset}/predictions.csv",
+        confusion="results/{dataset}/confusion.png",
+        confusion_plot="results/{dataset}/plots/confusion.csv",
+    params:
+        evaluate=config["evaluate"],
+    log:
+        "logs/{dataset}/evaluate.log",
+    shell:
+        "merec evaluate --samples {input.samples} --folds results/{wildcards.dataset}/folds"
+        " --output results/{wildcards.dataset} --dataset {wildcards.dataset} --log {log}"
