@@ -8,10 +8,14 @@ Generative model (documented in docs/synthetic-dataset.md):
   information.
 * **Micro-expression.** Each clip shows one expression made of action units (AUs). Every AU is a
   smooth displacement field: Gaussian bumps anchored on dlib landmarks (brows, lids, cheeks, lip
-  corners, chin) moving in a fixed face-relative direction. Classes: *surprise* = AU1+AU2 (+AU5),
-  *negative* = AU4 (+AU7) with AU14 or AU15, *positive* = AU12 (+AU6). The peak displacement is
-  ``amplitude_px`` measured at a 128-px aligned crop (inter-ocular distance 46 px), scaled per
-  sample by an intensity in [0.6, 1]; AU12/AU14 may be one-sided. The temporal profile is a
+  corners, chin) moving in a fixed face-relative direction. Classes: *surprise* = AU1+AU2
+  (+AU5, +AU25), *positive* = AU12 (+AU6, +AU25), *negative* = one of five emotions with its FACS
+  prototype: anger AU4+AU7(+AU17), contempt a one-sided AU14 or AU12, disgust AU10(+AU4, +AU17),
+  fear AU1+AU4(+AU2, +AU20), sadness AU15(+AU1, +AU4, +AU17). The classes overlap in single AUs
+  (fear and surprise both raise the brows), so the whole spatial pattern decides. The peak
+  displacement is ``amplitude_px`` measured at a 128-px aligned crop (inter-ocular distance
+  46 px), scaled per sample by an intensity in [0.4, 1] with per-AU jitter; AU12/AU14 may be
+  one-sided. The temporal profile is a
   raised cosine from onset to apex and back down to the offset, inside a longer clip.
 * **Nuisances.** A smooth random head drift (translation and rotation), eye blinks at random times,
   per-frame illumination flicker, Gaussian sensor noise and JPEG compression.
@@ -56,7 +60,21 @@ AU_FIELDS: dict[int, list[tuple[list[int], tuple[float, float], float]]] = {
     7: [([40, 41], (0.0, -0.7), 0.14), ([46, 47], (0.0, -0.7), 0.14)],
     12: [([48], (-0.7, -0.7), 0.22), ([54], (0.7, -0.7), 0.22)],
     14: [([48], (0.7, -0.15), 0.2), ([54], (-0.7, -0.15), 0.2)],
+    10: [([50, 51], (0.0, -0.8), 0.18), ([52, 51], (0.0, -0.8), 0.18)],
     15: [([48], (-0.2, 1.0), 0.22), ([54], (0.2, 1.0), 0.22)],
+    17: [([57, 58, 8], (0.0, -0.8), 0.25), ([57, 56, 8], (0.0, -0.8), 0.25)],
+    20: [([48], (-1.0, 0.1), 0.2), ([54], (1.0, 0.1), 0.2)],
+    25: [([57, 58], (0.0, 0.7), 0.18), ([57, 56], (0.0, 0.7), 0.18)],
+}
+# FACS prototypes (EMFACS-style) of the negative emotions: AU -> probability of appearing.
+# They overlap the other classes on purpose: fear raises the brows like surprise, contempt pulls
+# one lip corner like a one-sided smile, so the 3-class problem needs the whole pattern.
+NEGATIVE_PROTOTYPES: dict[str, dict[str, float]] = {
+    "Anger": {"4": 1.0, "7": 0.7, "17": 0.3},
+    "Contempt": {"R14": 0.5, "L14": 0.5, "R12": 0.3},
+    "Disgust": {"4": 0.6, "10": 1.0, "17": 0.3},
+    "Fear": {"1": 1.0, "2": 0.6, "4": 1.0, "20": 0.6},
+    "Sadness": {"1": 0.8, "4": 0.8, "15": 1.0, "17": 0.4},
 }
 BLINK_FIELD = [([37, 38], (0.0, 1.0), 0.12), ([43, 44], (0.0, 1.0), 0.12)]
 NEGATIVE_EMOTIONS = ("Anger", "Contempt", "Disgust", "Fear", "Sadness")
@@ -105,27 +123,36 @@ def au_string(aus: dict[str, float]) -> str:
 
 def _choose_expression(label: str, rng: np.random.Generator) -> tuple[str, dict[str, float]]:
     """Emotion and AU intensities (keyed by SAMM AU code, e.g. ``R12``) for a class."""
-    base = float(rng.uniform(0.6, 1.0))
+    base = float(rng.uniform(0.4, 1.0))
+
+    def jitter() -> float:
+        return base * float(rng.uniform(0.7, 1.1))
+
     aus: dict[str, float] = {}
     if label == "surprise":
-        aus = {"1": base, "2": base * rng.uniform(0.8, 1.1)}
-        if rng.random() < 0.5:
-            aus["5"] = base * 0.8
+        aus = {"1": jitter(), "2": jitter()}
+        for au, chance in (("5", 0.5), ("25", 0.3)):
+            if rng.random() < chance:
+                aus[au] = jitter()
         return "Surprise", aus
     if label == "positive":
-        side = rng.choice(["", "", "R", "L"])
-        if rng.random() < 0.7:
-            aus["6"] = base * 0.8
-        aus[f"{side}12"] = base
+        if rng.random() < 0.6:
+            aus["6"] = jitter()
+        aus[f"{rng.choice(['', '', 'R', 'L'])}12"] = jitter()
+        if rng.random() < 0.2:
+            aus["25"] = jitter()
         return "Happiness", aus
     emotion = str(rng.choice(NEGATIVE_EMOTIONS))
-    aus["4"] = base
-    if rng.random() < 0.7:
-        aus["7"] = base * 0.8
-    if rng.random() < 0.5:
-        aus[f"{rng.choice(['', 'R', 'L'])}14"] = base * 0.9
-    else:
-        aus["15"] = base * 0.9
+    prototype = NEGATIVE_PROTOTYPES[emotion]
+    if emotion == "Contempt":  # one-sided: a single lip-corner AU
+        code = str(rng.choice(list(prototype), p=np.array(list(prototype.values())) / sum(prototype.values())))
+        return emotion, {code: jitter()}
+    for au, chance in prototype.items():
+        if rng.random() < chance:
+            aus[au] = jitter()
+    if not aus:
+        first = next(iter(prototype))
+        aus[first] = jitter()
     return emotion, aus
 
 
