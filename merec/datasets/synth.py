@@ -18,7 +18,9 @@ Generative model (documented in docs/synthetic-dataset.md):
   one-sided. The temporal profile is a
   raised cosine from onset to apex and back down to the offset, inside a longer clip.
 * **Nuisances.** A smooth random head drift (translation and rotation), eye blinks at random times,
-  per-frame illumination flicker, Gaussian sensor noise and JPEG compression.
+  per-frame illumination flicker, Gaussian sensor noise and JPEG compression; the annotated onset,
+  apex and offset differ from the true ones by up to ``annotation_jitter`` frames, as human
+  coders' do.
 
 Everything is deterministic from ``seed``. Frames go to ``<root>/<sss>/<sss>_<n>/<sss>_<frame>.jpg``
 and the annotations to ``SAMM_Micro_FACS_Codes_v2.xlsx`` (sheet ``MICRO_ONLY``, header on row 14),
@@ -91,11 +93,12 @@ class SynthParams:
     samples_per_class: int = 2
     frame_size: int = 240
     clip_frames: int = 40
-    amplitude_px: float = 0.8
-    head_motion_px: float = 0.3
-    noise_std: float = 2.0
+    amplitude_px: float = 0.5
+    head_motion_px: float = 0.5
+    noise_std: float = 3.5
     flicker: float = 0.01
-    blink_prob: float = 0.3
+    blink_prob: float = 0.4
+    annotation_jitter: int = 2
     jpeg_quality: int = 92
 
 
@@ -113,6 +116,7 @@ class ClipSpec:
     apex: int
     offset: int
     blink_at: int | None
+    annotated: tuple[int, int, int] = (0, 0, 0)
     extras: dict[str, float] = field(default_factory=dict)
 
 
@@ -291,6 +295,10 @@ def plan_clips(params: SynthParams, rng: np.random.Generator) -> list[ClipSpec]:
             if not onset < apex < offset:
                 raise MerecError(f"synth.clip_frames={params.clip_frames} is too short; use at least 32")
             blink = int(rng.integers(1, params.clip_frames - 4)) if rng.random() < params.blink_prob else None
+            # human coders disagree by a frame or two: the workbook holds jittered onset/apex/offset
+            shift = rng.integers(-params.annotation_jitter, params.annotation_jitter + 1, 3)
+            annotated = (max(onset + int(shift[0]), 0), apex + int(shift[1]), offset + int(shift[2]))
+            annotated = (annotated[0], max(annotated[1], annotated[0] + 2), min(annotated[2], params.clip_frames - 1))
             clips.append(
                 ClipSpec(
                     subject=subject,
@@ -303,6 +311,7 @@ def plan_clips(params: SynthParams, rng: np.random.Generator) -> list[ClipSpec]:
                     apex=apex,
                     offset=offset,
                     blink_at=blink,
+                    annotated=annotated,
                 )
             )
     return clips
@@ -350,11 +359,7 @@ def _write_workbook(path: Path, clips: list[ClipSpec], params: SynthParams) -> N
     for column, name in enumerate(SAMM_COLUMNS, start=1):
         sheet.cell(row=HEADER_ROW, column=column, value=name)
     for row, clip in enumerate(clips, start=HEADER_ROW + 1):
-        onset, apex, offset = (
-            clip.first_frame + clip.onset,
-            clip.first_frame + clip.apex,
-            clip.first_frame + clip.offset,
-        )
+        onset, apex, offset = (clip.first_frame + frame for frame in clip.annotated)
         values = [
             clip.subject, clip.filename, "synth", onset, apex, offset, offset - onset + 1, "Micro",
             au_string(clip.aus), clip.emotion, OBJECTIVE_CLASS.get(clip.emotion, 7), None,
