@@ -73,6 +73,12 @@ def _train(args: argparse.Namespace, params: dict[str, Any]) -> object:
     return run(args.samples, args.features, args.au_graph, args.output, args.fold, p)
 
 
+def _magnet_train(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.magnify.magnet_train import train_magnet
+
+    return train_magnet(args.output, **section(params, "magnet_train"))
+
+
 def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> object:
     from merec.evaluate import run
 
@@ -120,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--au-graph", help="directory of per-fold AU graphs")
     sub.add_argument("--output", required=True, help="folds directory; the fold writes <output>/<fold>/")
     sub.add_argument("--fold", required=True, help="fold id (see samples.csv) or 'all'")
+    sub = command("magnet-train", _magnet_train, "train MagNet on synthetic magnification pairs")
+    sub.add_argument("--output", required=True, help="folder for magnet.pt, curve.csv and train.json")
     sub = command("evaluate", _evaluate, "pooled LOSO metrics, confusion matrix and plot data")
     sub.add_argument("--samples", required=True)
     sub.add_argument("--folds", required=True)

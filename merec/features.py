@@ -146,9 +146,10 @@ def sample_features(
 def run(input_dir: PathLike, output_dir: PathLike, params: FeatureParams) -> int:
     """Compute features for every magnified clip of ``input_dir``."""
     make_flow(params.flow, params.tvl1)  # fail early on a bad method
-    cv2.setNumThreads(available_threads())
+    cv2.setNumThreads(1)  # one sample per worker process instead
 
     def features_of(arrays: dict[str, np.ndarray], sample: str) -> dict[str, np.ndarray]:
         return sample_features(arrays["frames"], arrays["landmarks"], sample, params)
 
-    return map_sample_dir(input_dir, output_dir, features_of, f"features ({params.flow})")
+    workers = available_threads()
+    return map_sample_dir(input_dir, output_dir, features_of, f"features ({params.flow})", workers=workers)

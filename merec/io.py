@@ -144,23 +144,50 @@ def sample_files(directory: PathLike, suffix: str = ".npz") -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix == suffix and not p.name.startswith("."))
 
 
+_WORKER_TRANSFORM: Any = None
+
+
+def _init_worker(transform: Any) -> None:
+    global _WORKER_TRANSFORM
+    _WORKER_TRANSFORM = transform
+
+
+def _process_file(job: tuple[Path, Path]) -> str:
+    source, target = job
+    arrays = _WORKER_TRANSFORM(load_npz(source), source.stem)
+    save_npz(target, **arrays)
+    return source.stem
+
+
 def map_sample_dir(
     input_dir: PathLike,
     output_dir: PathLike,
     transform: Any,
     desc: str,
+    workers: int = 1,
 ) -> int:
     """Apply ``transform(arrays, sample) -> arrays`` to every ``<sample>.npz`` of a stage directory.
 
-    The output directory is written atomically; the number of samples is returned.
+    With ``workers > 1`` samples are processed by forked worker processes (for CPU-bound NumPy /
+    OpenCV work; torch stages use intra-op threads instead). The output directory is written
+    atomically; the number of samples is returned.
     """
+    import multiprocessing
+
     from merec.runtime import progress
 
     files = sample_files(input_dir)
     if not files:
         raise MerecError(f"{input_dir}: no samples to process; check the previous stage's log")
     with atomic_dir(output_dir) as tmp:
-        for file in progress(files, desc):
-            arrays = transform(load_npz(file), file.stem)
-            save_npz(Path(tmp) / file.name, **arrays)
+        jobs = [(file, Path(tmp) / file.name) for file in files]
+        if workers > 1 and len(files) > 1:
+            context = multiprocessing.get_context("fork")
+            with context.Pool(min(workers, len(files)), initializer=_init_worker, initargs=(transform,)) as pool:
+                for _ in progress(pool.imap_unordered(_process_file, jobs), desc, total=len(jobs)):
+                    pass
+        else:
+            _init_worker(transform)
+            for job in progress(jobs, desc):
+                _process_file(job)
     return len(files)
