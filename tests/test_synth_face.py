@@ -29,9 +29,21 @@ def test_synth_is_read_by_the_samm_adapter(tiny_synth: Path) -> None:
 
 def test_synth_workbook_has_samm_layout(tiny_synth: Path) -> None:
     sheet = pd.read_excel(tiny_synth / "SAMM_Micro_FACS_Codes_v2.xlsx", sheet_name="MICRO_ONLY", header=13)
-    assert list(sheet.columns[:6]) == ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame"]
+    assert list(sheet.columns[:6]) == [
+        "Subject",
+        "Filename",
+        "Inducement Code",
+        "Onset Frame",
+        "Apex Frame",
+        "Offset Frame",
+    ]
     first = sheet.iloc[0]
-    frame = tiny_synth / f"{first['Subject']:03d}" / first["Filename"] / f"{first['Subject']:03d}_{first['Onset Frame']:05d}.jpg"
+    frame = (
+        tiny_synth
+        / f"{first['Subject']:03d}"
+        / first["Filename"]
+        / f"{first['Subject']:03d}_{first['Onset Frame']:05d}.jpg"
+    )
     assert frame.is_file()
 
 

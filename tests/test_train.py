@@ -10,7 +10,16 @@ import torch
 from merec.checkpoints import load_state_dict
 from merec.io import MerecError
 from merec.models import build_model
-from merec.train import FeatureSet, TrainParams, channel_scales, class_weights, flip_batch, mirror_partner, train_fold, write_fold
+from merec.train import (
+    FeatureSet,
+    TrainParams,
+    channel_scales,
+    class_weights,
+    flip_batch,
+    mirror_partner,
+    train_fold,
+    write_fold,
+)
 
 CLASSES = ["negative", "positive", "surprise"]
 
@@ -83,7 +92,12 @@ def test_write_fold_files_and_reload_the_model(tmp_path) -> None:
     features = toy_features()
     result = train_fold(features, CLASSES, "d-0", params(epochs=1))
     write_fold(result, tmp_path / "d-0")
-    assert sorted(p.name for p in (tmp_path / "d-0").iterdir()) == ["fold.json", "history.csv", "model.pt", "predictions.csv"]
+    assert sorted(p.name for p in (tmp_path / "d-0").iterdir()) == [
+        "fold.json",
+        "history.csv",
+        "model.pt",
+        "predictions.csv",
+    ]
     shapes = {k: tuple(v.shape[1:]) for k, v in features.inputs.items()}
     model = build_model("stst", 3, shapes, {"dropout": 0.0})
     load_state_dict(model, tmp_path / "d-0" / "model.pt")

@@ -36,7 +36,11 @@ TARGET = "results/synth/loso.csv"
 def project_files() -> list[str]:
     """Tracked files plus untracked, not-ignored ones (what a commit of the work tree would hold)."""
     listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\n")
     return [f for f in listed if f and (REPO / f).is_file()]
 
@@ -53,7 +57,9 @@ def environment(root: Path) -> dict[str, str]:
 def run(root: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(command, cwd=root, env=environment(root), capture_output=True, text=True)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -133,14 +139,38 @@ def test_dvc_yaml_is_generated_from_the_snakefile() -> None:
 
 
 def test_bad_params_name_the_key(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
-    for name in ("Snakefile", "params.yaml", *(str(p.relative_to(REPO)) for p in (REPO / "workflow/rules").glob("*.smk"))):
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text((REPO / name).read_text())
+    root = minimal_workflow(tmp_path)
     set_param(root, "magnify.alpah", 3)
     result = run(root, sys.executable, "-m", "snakemake", "-n", check=False)
     assert result.returncode != 0
     assert "magnify: unknown key(s) alpah" in result.stdout + result.stderr
+
+
+def minimal_workflow(tmp_path: Path) -> Path:
+    """The Snakefile, its rules and params.yaml: enough to parse the workflow."""
+    root = tmp_path / "repo"
+    for name in (
+        "Snakefile",
+        "params.yaml",
+        *(str(p.relative_to(REPO)) for p in (REPO / "workflow/rules").glob("*.smk")),
+    ):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text((REPO / name).read_text())
+    return root
+
+
+@pytest.mark.parametrize(("device", "gpus"), [("cuda", 1), ("auto", None), ("cpu", None)])
+def test_fold_jobs_request_a_gpu_only_when_params_ask_for_one(tmp_path: Path, device: str, gpus: int | None) -> None:
+    root = minimal_workflow(tmp_path)
+    set_param(root, "train.device", device)
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
+        "from generate_dvc_yaml import load_rules; "
+        "rule = next(r for r in load_rules(Path(sys.argv[2])) if r.name == 'train'); "
+        "gpu = rule.resources.get('gpu'); print(getattr(gpu, 'value', gpu))"
+    )
+    result = run(root, sys.executable, "-c", script, str(REPO / "workflow/scripts"), str(root))
+    assert result.stdout.strip().splitlines()[-1] == str(gpus)
 
 
 @pytest.mark.slow
@@ -175,7 +205,17 @@ def test_snakemake_code_change_reruns_the_stage_and_what_follows(snake_repo: Pat
 @pytest.mark.slow
 def test_dvc_repro_builds_everything_then_runs_nothing(dvc_repo: tuple[Path, str]) -> None:
     root, first = dvc_repo
-    assert dvc_ran(first) == {"synth", "ingest", "face", "interpolate", "magnify", "features", "au_graph", "train", "evaluate"}
+    assert dvc_ran(first) == {
+        "synth",
+        "ingest",
+        "face",
+        "interpolate",
+        "magnify",
+        "features",
+        "au_graph",
+        "train",
+        "evaluate",
+    }
     second = run(root, sys.executable, "-m", "dvc", "repro").stdout
     assert dvc_ran(second) == set() and "up to date" in second
 
@@ -191,7 +231,9 @@ def test_both_tools_reach_the_same_metrics(snake_repo: Path, dvc_repo: tuple[Pat
 def test_both_tools_run_the_same_commands(snake_repo: Path, dvc_repo: tuple[Path, str]) -> None:
     snake = (snake_repo / "first-run.log").read_text()
     snake_commands = {
-        re.sub(r"--fold \S+", "--fold all", re.sub(r"/train/[^/ ]+\.log", "/train/all.log", line.split(":", 1)[1].strip()))
+        re.sub(
+            r"--fold \S+", "--fold all", re.sub(r"/train/[^/ ]+\.log", "/train/all.log", line.split(":", 1)[1].strip())
+        )
         for line in snake.splitlines()
         if line.startswith("Shell command: merec ")
     }
