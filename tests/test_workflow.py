@@ -29,6 +29,7 @@ PARAM_CHANGES = {
     "magnify.alpha": (6.0, {"magnify", "features", "train", "evaluate"}),
     "train.lr": (0.003, {"train", "evaluate"}),
     "interpolate.frames": (6, {"interpolate", "magnify", "features", "train", "evaluate"}),
+    "interpolate.method": ("rife", {"interpolate", "magnify", "features", "train", "evaluate"}),
 }
 TARGET = "results/synth/loso.csv"
 
