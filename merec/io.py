@@ -83,12 +83,6 @@ def write_json(path: PathLike, data: Mapping[str, Any]) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
-def write_text(path: PathLike, text: str) -> None:
-    """Write a text file atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
 def write_csv(path: PathLike, frame: Any, **kwargs: Any) -> None:
     """Write a pandas DataFrame as CSV atomically (index dropped unless asked for)."""
     kwargs.setdefault("index", False)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -117,7 +117,6 @@ class ClipSpec:
     offset: int
     blink_at: int | None
     annotated: tuple[int, int, int] = (0, 0, 0)
-    extras: dict[str, float] = field(default_factory=dict)
 
 
 def au_string(aus: dict[str, float]) -> str:
