@@ -8,6 +8,7 @@ wrong or truncated file is an error that lists the mismatches, never a half-load
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -28,7 +29,7 @@ def read_state_dict(path: PathLike, strip_prefixes: Iterable[str] = ("module.",)
         raise MerecError(f"{file}: checkpoint not found; check the path in params.yaml")
     try:
         raw = torch.load(file, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
         raise MerecError(
             f"{file}: not a readable torch checkpoint ({type(exc).__name__}: {exc}); "
             "the file may be truncated or not a tensors-only state dict: re-create or re-copy it"
@@ -91,7 +92,13 @@ def load_state_dict(
 
 
 def save_state_dict(model: nn.Module, path: PathLike) -> None:
-    """Save a CPU copy of ``model``'s state dict atomically."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    """Save a CPU copy of ``model``'s state dict atomically, byte-identical for identical weights.
+
+    ``torch.save`` names the archive's root folder after the file it writes; saving to memory first
+    keeps the random name of the temporary file out of the bytes (stable DVC hashes across reruns).
+    """
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getvalue())

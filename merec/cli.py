@@ -70,7 +70,7 @@ def _train(args: argparse.Namespace, params: dict[str, Any]) -> object:
     from merec.train import TrainParams, run
 
     p = TrainParams.from_mapping(section(params, "train"))
-    return run(args.samples, args.features, args.au_graph, args.output, args.fold, p)
+    return run(args.samples, args.features, args.au_graph, args.output, args.fold, p, seed=args.seed)
 
 
 def _magnet_train(args: argparse.Namespace, params: dict[str, Any]) -> object:
@@ -81,8 +81,10 @@ def _magnet_train(args: argparse.Namespace, params: dict[str, Any]) -> object:
 
 def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> object:
     from merec.evaluate import run
+    from merec.train import TrainParams
 
-    return run(args.samples, args.folds, args.output, args.dataset)
+    seeds = args.seeds if args.seeds is not None else TrainParams.from_mapping(section(params, "train")).seeds
+    return run(args.samples, args.folds, args.output, args.dataset, seeds=seeds)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,19 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("au-graph", _au_graph, "per-fold AU co-occurrence graphs from the training subjects")
     sub.add_argument("--samples", required=True)
     sub.add_argument("--output", required=True)
-    sub = command("train", _train, "train and predict one LOSO fold (or all)")
+    sub = command("train", _train, "train and predict one LOSO fold (or all) with one seed (or all)")
     sub.add_argument("--samples", required=True)
     sub.add_argument("--features", required=True)
     sub.add_argument("--au-graph", help="directory of per-fold AU graphs")
-    sub.add_argument("--output", required=True, help="folds directory; the fold writes <output>/<fold>/")
+    sub.add_argument("--output", required=True, help="folds directory; a run writes <output>/seed-<seed>/<fold>/")
     sub.add_argument("--fold", required=True, help="fold id (see samples.csv) or 'all'")
+    sub.add_argument("--seed", default="all", help="one of train.seeds, or 'all' (default)")
     sub = command("magnet-train", _magnet_train, "train MagNet on synthetic magnification pairs")
     sub.add_argument("--output", required=True, help="folder for magnet.pt, curve.csv and train.json")
     sub = command("evaluate", _evaluate, "pooled LOSO metrics, confusion matrix and plot data")
     sub.add_argument("--samples", required=True)
-    sub.add_argument("--folds", required=True)
+    sub.add_argument("--folds", required=True, help="folds directory of the train stage (seed-<S>/<fold>/)")
     sub.add_argument("--output", required=True)
     sub.add_argument("--dataset", default="", help="dataset name for titles")
+    sub.add_argument("--seeds", type=int, nargs="+", help="seeds to evaluate (default: train.seeds of the params file)")
     return parser
 
 

@@ -143,9 +143,7 @@ def make_samm(root: Path, rows: Sequence[Row] = tuple(SAMM_ROWS)) -> Path:
     table = []
     for row in rows:
         onset, offset = row["onset"], row["offset"]
-        duration = (
-            offset - onset + 1 if isinstance(onset, int) and isinstance(offset, int) else None
-        )
+        duration = offset - onset + 1 if isinstance(onset, int) and isinstance(offset, int) else None
         table.append([
             row["subject"], row["clip"], "1", onset, row["apex"], offset, duration, "Micro - 1/2",
             row["aus"], row["emotion"], "1", None,
@@ -157,15 +155,11 @@ def make_samm(root: Path, rows: Sequence[Row] = tuple(SAMM_ROWS)) -> Path:
                 _frame_numbers(row),
                 lambda n, s=subject: f"{s}_{n:05d}.jpg",
             )
-    _write_xlsx(
-        root / SAMM_FILE, SAMM_HEADER, table, sheet="MICRO_ONLY", header_row=14, preamble=preamble
-    )
+    _write_xlsx(root / SAMM_FILE, SAMM_HEADER, table, sheet="MICRO_ONLY", header_row=14, preamble=preamble)
     return root
 
 
-def make_casme2(
-    root: Path, rows: Sequence[Row] = tuple(CASME2_ROWS), frames: str = "CASME2_RAW_selected"
-) -> Path:
+def make_casme2(root: Path, rows: Sequence[Row] = tuple(CASME2_ROWS), frames: str = "CASME2_RAW_selected") -> Path:
     """CASME II layout: xlsx with blank columns C and G; frames ``<frames>/subNN/<clip>/img<n>.jpg``
 
     ``frames`` is the sub-folder of the root holding the ``subNN`` folders.
@@ -192,9 +186,7 @@ def make_casme2(
     return root
 
 
-def make_casme3(
-    root: Path, rows: Sequence[Row] = tuple(CASME3_ROWS), *, as_csv: bool = False
-) -> Path:
+def make_casme3(root: Path, rows: Sequence[Row] = tuple(CASME3_ROWS), *, as_csv: bool = False) -> Path:
     """CAS(ME)³ part A layout: csv or xlsx; frames ``<Subject>/<Filename>/color/<n>.jpg``."""
     table = [
         [
@@ -210,9 +202,7 @@ def make_casme3(
         for row in rows
     ]
     for row in rows:
-        write_frames(
-            root / row["subject"] / row["clip"] / "color", _frame_numbers(row), lambda n: f"{n}.jpg"
-        )
+        write_frames(root / row["subject"] / row["clip"] / "color", _frame_numbers(row), lambda n: f"{n}.jpg")
     if as_csv:
         path = root / "casme3_part_A.csv"
         with path.open("w", newline="") as handle:
@@ -224,9 +214,7 @@ def make_casme3(
     return root
 
 
-def make_smic(
-    root: Path, clips: Sequence[tuple[str, str, str, int]] = tuple(SMIC_CLIPS), first: int = 1
-) -> Path:
+def make_smic(root: Path, clips: Sequence[tuple[str, str, str, int]] = tuple(SMIC_CLIPS), first: int = 1) -> Path:
     """SMIC cropped layout: ``HS/<subject>/micro/<class>/<clip>/image<n>.bmp`` (no annotation)."""
     for subject, emotion, clip, count in clips:
         folder = root / "HS" / subject / "micro" / emotion / clip
@@ -237,9 +225,7 @@ def make_smic(
 def write_moving_clip(folder: Path, shifts: Sequence[float], size: int = 64, seed: int = 0) -> None:
     """A clip of a smooth random texture translated right by ``shifts[i]`` px in frame i+1."""
     rng = np.random.default_rng(seed)
-    texture = cv2.GaussianBlur(
-        rng.uniform(0, 255, (size * 2, size * 2)).astype(np.float32), (0, 0), 2.0
-    )
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (size * 2, size * 2)).astype(np.float32), (0, 0), 2.0)
     folder.mkdir(parents=True, exist_ok=True)
     for index, shift in enumerate(shifts, start=1):
         matrix = np.float32([[1, 0, shift], [0, 1, 0]])

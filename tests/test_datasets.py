@@ -82,11 +82,12 @@ def test_samm_table_matches_the_schema(tmp_path: Path) -> None:
 def test_samm_label_exclusion_is_listed_not_an_error(tmp_path: Path) -> None:
     result = load_samples("samm", samm_spec(make_samm(tmp_path)))
     skipped = result.skipped
-    assert list(skipped.columns) == ["dataset", "row", "sample", "reason"]
+    assert list(skipped.columns) == ["dataset", "row", "subject", "sample", "reason"]
     assert skipped.to_dict("records") == [
         {
             "dataset": "samm",
             "row": 19,
+            "subject": "samm/007",
             "sample": "samm-007-007_7_1",
             "reason": "label excluded: Other",
         }
@@ -114,19 +115,14 @@ def test_reads_the_synthetic_generator_output_unchanged(tiny_synth: Path) -> Non
     assert len(table) == 9 and result.skipped.empty
     assert sorted(set(table["fold"])) == ["synth-001", "synth-002", "synth-003"]
     assert set(table["label"]) == {"negative", "positive", "surprise"}
-    assert all(
-        len(clip_frame_paths(row)) == row["offset"] - row["onset"] + 1
-        for _, row in table.iterrows()
-    )
+    assert all(len(clip_frame_paths(row)) == row["offset"] - row["onset"] + 1 for _, row in table.iterrows())
 
 
 def test_annotation_key_bare_name_is_looked_up_in_root(tmp_path: Path) -> None:
     root = make_samm(tmp_path)
     (root / SAMM_FILE).rename(root / "codes.xlsx")
     assert len(load_samples("samm", samm_spec(root, annotation="codes.xlsx")).samples) == 4
-    assert (
-        len(load_samples("samm", samm_spec(root, annotation=str(root / "codes.xlsx"))).samples) == 4
-    )
+    assert len(load_samples("samm", samm_spec(root, annotation=str(root / "codes.xlsx"))).samples) == 4
 
 
 def test_single_sample_subject_warns(tmp_path: Path, caplog) -> None:
@@ -205,9 +201,7 @@ def test_bad_arguments(tmp_path: Path) -> None:
         (1, {"clip": "/etc"}, "not a plain name"),
     ],
 )
-def test_row_problem_names_file_and_row(
-    tmp_path: Path, index: int, changes: dict, expected: str
-) -> None:
+def test_row_problem_names_file_and_row(tmp_path: Path, index: int, changes: dict, expected: str) -> None:
     root = make_samm(tmp_path, with_row(SAMM_ROWS, index, **changes))
     message = error_of("samm", samm_spec(root))
     assert f"{root / SAMM_FILE} row {15 + index}" in message
@@ -299,6 +293,7 @@ def test_casme2_official_layout(tmp_path: Path) -> None:
         {
             "dataset": "casme2",
             "row": 6,
+            "subject": "casme2/04",
             "sample": "casme2-04-EP12_01f",
             "reason": "label excluded: others",
         }
@@ -310,9 +305,7 @@ def test_casme2_apex_slash_is_an_error_when_the_row_is_used(tmp_path: Path) -> N
     message = error_of("casme2", {"format": "casme2", "root": str(root)}, label_set="emotion")
     assert f"{root / 'CASME2-coding-20140508.xlsx'} row 6 (sample casme2-04-EP12_01f)" in message
     assert "column 'ApexFrame' is '/'" in message
-    skipped = load_samples(
-        "casme2", {"format": "casme2", "root": str(root)}, "emotion", "skip"
-    ).skipped
+    skipped = load_samples("casme2", {"format": "casme2", "root": str(root)}, "emotion", "skip").skipped
     assert list(skipped["sample"]) == ["casme2-04-EP12_01f"]
 
 
@@ -380,9 +373,7 @@ def test_smic_apex_is_the_frame_of_largest_motion(tmp_path: Path) -> None:
     root = tmp_path / "smic"
     shifts = [0, 0.5, 1.5, 3.0, 4.0, 2.5, 1.0, 0.2]  # largest displacement in frame 5
     write_moving_clip(root / "HS" / "s3" / "micro" / "positive" / "s3_po_01", shifts)
-    write_moving_clip(
-        root / "HS" / "s4" / "micro" / "surprise" / "s4_sur_01", [0, 3, 1, 0.5], seed=1
-    )
+    write_moving_clip(root / "HS" / "s4" / "micro" / "surprise" / "s4_sur_01", [0, 3, 1, 0.5], seed=1)
     table = load_samples("smic", {"format": "smic", "root": str(root)}).samples
     assert list(table["apex"]) == [5, 2]
     assert list(table["offset"]) == [8, 4]
@@ -481,9 +472,7 @@ def test_megc_row_problems_name_the_gt_row(tmp_path: Path) -> None:
 
 def test_megc_missing_component_root(tmp_path: Path) -> None:
     root = make_megc(tmp_path / "megc", [("samm", "006", "006_1_2", 1)])
-    message = error_of(
-        "megc", {"format": "megc", "root": str(root), "sources": {"samm": str(tmp_path / "no")}}
-    )
+    message = error_of("megc", {"format": "megc", "root": str(root), "sources": {"samm": str(tmp_path / "no")}})
     assert "needs samm" in message
     assert "datasets.megc.sources.samm" in message
 

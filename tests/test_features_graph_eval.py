@@ -117,41 +117,112 @@ def test_a_class_missing_everywhere_counts_as_zero_instead_of_vanishing() -> Non
     assert scores["uar"] == pytest.approx(2 / 3)
 
 
-def write_fold(folder, fold, rows) -> None:
+def write_fold(folder, fold, rows, epochs: int = 3, validation: bool = False) -> None:
+    """A training run's predictions.csv and history.csv, as merec train writes them."""
     folder.mkdir(parents=True)
     frame = pd.DataFrame(rows, columns=["sample", "subject", "fold", "label", "predicted"])
     frame.to_csv(folder / "predictions.csv", index=False)
+    history = {"epoch": range(1, epochs + 1), "train_loss": np.linspace(1, 0.5, epochs), "train_accuracy": 0.5}
+    if validation:
+        history |= {"val_loss": np.linspace(1.2, 0.9, epochs), "val_accuracy": 0.4}
+    pd.DataFrame(history).to_csv(folder / "history.csv", index=False)
+
+
+CLASSES3 = ["negative", "positive", "surprise"]
+
+
+def toy_dataset(tmp_path, subjects=("d/a", "d/b")) -> None:
+    """samples.csv and classes.json of two subjects with two samples each."""
+    labels = ["negative", "positive", "surprise", "negative"]
+    samples = pd.DataFrame(
+        {"sample": ["s1", "s2", "s3", "s4"], "subject": [subjects[0]] * 2 + [subjects[1]] * 2,
+         "fold": [subjects[0].replace("/", "-")] * 2 + [subjects[1].replace("/", "-")] * 2, "label": labels, "aus": ""}
+    )  # fmt: skip
+    samples.to_csv(tmp_path / "samples.csv", index=False)
+    (tmp_path / "classes.json").write_text(json.dumps({"classes": CLASSES3}))
+
+
+def write_seed(folds, seed: int, predicted: list[str], subjects=("d/a", "d/b"), **history) -> None:
+    """Both folds of one seed; ``predicted`` for s1..s4."""
+    labels = ["negative", "positive", "surprise", "negative"]
+    for i, subject in enumerate(subjects):
+        fold = subject.replace("/", "-")
+        rows = [(f"s{j + 1}", subject, fold, labels[j], predicted[j]) for j in (2 * i, 2 * i + 1)]
+        write_fold(folds / f"seed-{seed}" / fold, fold, rows, **history)
 
 
 def test_evaluate_run_pools_folds_and_writes_reports(tmp_path) -> None:
-    samples = pd.DataFrame(
-        {"sample": ["s1", "s2", "s3", "s4"], "subject": ["d/a", "d/a", "d/b", "d/b"],
-         "fold": ["d-a", "d-a", "d-b", "d-b"], "label": ["negative", "positive", "surprise", "negative"], "aus": ""}
-    )  # fmt: skip
-    samples.to_csv(tmp_path / "samples.csv", index=False)
-    (tmp_path / "classes.json").write_text(json.dumps({"classes": ["negative", "positive", "surprise"]}))
-    write_fold(
-        tmp_path / "folds" / "d-a",
-        "d-a",
-        [("s1", "d/a", "d-a", "negative", "negative"), ("s2", "d/a", "d-a", "positive", "negative")],
-    )
-    write_fold(
-        tmp_path / "folds" / "d-b",
-        "d-b",
-        [("s3", "d/b", "d-b", "surprise", "surprise"), ("s4", "d/b", "d-b", "negative", "negative")],
-    )
+    toy_dataset(tmp_path)
+    write_seed(tmp_path / "folds", 0, ["negative", "negative", "surprise", "negative"])
     metrics = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "out", "toy")
-    assert metrics["accuracy"] == pytest.approx(0.75) and metrics["n_folds"] == 2
+    assert metrics["accuracy"] == pytest.approx(0.75) and metrics["n_folds"] == 2 and metrics["n_seeds"] == 1
+    assert metrics["uf1_sd"] == 0.0 and metrics["per_seed"]["0"]["uf1"] == pytest.approx(metrics["uf1"])
+    assert "per_dataset" not in metrics and metrics["n_samples"] == 4
     loso = pd.read_csv(tmp_path / "out" / "loso.csv")
-    assert list(loso["fold"]) == ["d-a", "d-b", "pooled"]
+    assert list(loso["fold"]) == ["d-a", "d-b", "pooled", "pooled"]
+    assert list(loso["seed"].astype(str)) == ["0", "0", "0", "mean"]
+    assert list(loso.columns[:4]) == ["fold", "seed", "subject", "dataset"]
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["uf1"] == pytest.approx(metrics["uf1"])
-    for name in ("per_class.csv", "confusion.png", "plots/confusion.csv", "predictions.csv"):
+    for name in ("per_class.csv", "confusion.png", "plots/confusion.csv", "predictions.csv", "learning_curve.png"):
         assert (tmp_path / "out" / name).is_file()
+    per_class = pd.read_csv(tmp_path / "out" / "per_class.csv")
+    assert list(per_class["class"]) == CLASSES3 and per_class["recall"].tolist() == [1.0, 0.0, 1.0]
+    curve = pd.read_csv(tmp_path / "out" / "plots" / "learning_curve.csv")
+    assert list(curve.columns) == evaluate.CURVE_COLUMNS and len(curve) == 6
+    assert curve["val_loss"].isna().all() and set(curve["fold"]) == {"d-a", "d-b"}
 
 
-def test_evaluate_refuses_missing_or_stale_folds(tmp_path) -> None:
-    write_fold(tmp_path / "folds" / "d-a", "d-a", [("s1", "d/a", "d-a", "negative", "negative")])
+def test_several_seeds_give_mean_and_sd_next_to_each_seed(tmp_path) -> None:
+    toy_dataset(tmp_path)
+    write_seed(tmp_path / "folds", 0, ["negative", "negative", "surprise", "negative"], validation=True)  # acc 0.75
+    write_seed(tmp_path / "folds", 3, ["negative", "surprise", "positive", "negative"], validation=True)  # acc 0.5
+    write_seed(tmp_path / "folds", 9, ["positive"] * 4)  # not asked for: ignored
+    metrics = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "out", "toy", seeds=[0, 3])
+    assert metrics["n_seeds"] == 2 and sorted(metrics["per_seed"]) == ["0", "3"]
+    assert metrics["per_seed"]["0"]["accuracy"] == 0.75 and metrics["per_seed"]["3"]["accuracy"] == 0.5
+    assert metrics["accuracy"] == pytest.approx(0.625)
+    assert metrics["accuracy_sd"] == pytest.approx(np.std([0.75, 0.5], ddof=1), abs=1e-6)
+    uf1s = [metrics["per_seed"][s]["uf1"] for s in ("0", "3")]
+    assert metrics["uf1"] == pytest.approx(np.mean(uf1s), abs=1e-6)
+    assert metrics["n_samples"] == 4
+    loso = pd.read_csv(tmp_path / "out" / "loso.csv", dtype={"seed": str})
+    assert len(loso[loso["fold"] != "pooled"]) == 4  # 2 folds x 2 seeds
+    last = loso.iloc[-1]
+    assert (last["fold"], last["seed"]) == ("pooled", "mean") and last["accuracy"] == pytest.approx(0.625)
+    predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert sorted(predictions["seed"].unique()) == [0, 3]
+    curve = pd.read_csv(tmp_path / "out" / "plots" / "learning_curve.csv")
+    assert len(curve) == 12 and curve["val_loss"].notna().all() and sorted(curve["seed"].unique()) == [0, 3]
+    # without explicit seeds every seed folder counts
+    everything = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "all", "toy")
+    assert everything["n_seeds"] == 3
+
+
+def test_a_composite_dataset_is_also_scored_per_component(tmp_path) -> None:
+    subjects = ("casme2/01", "samm/006")
+    toy_dataset(tmp_path, subjects)
+    write_seed(tmp_path / "folds", 0, ["negative", "positive", "positive", "negative"], subjects)
+    metrics = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "out", "megc")
+    assert sorted(metrics["per_dataset"]) == ["casme2", "samm"]
+    assert metrics["per_dataset"]["casme2"]["accuracy"] == 1.0 and metrics["per_dataset"]["samm"]["accuracy"] == 0.5
+    assert metrics["per_dataset"]["casme2"]["n_samples"] == 2
+    loso = pd.read_csv(tmp_path / "out" / "loso.csv", dtype={"seed": str})
+    assert list(loso.loc[loso["fold"] != "pooled", "dataset"]) == ["casme2", "samm"]
+    pooled = loso[loso["fold"] == "pooled"]
+    assert list(zip(pooled["seed"], pooled["dataset"], strict=True)) == [
+        ("0", "casme2"), ("0", "samm"), ("0", "all"), ("mean", "casme2"), ("mean", "samm"), ("mean", "all")
+    ]  # fmt: skip
+
+
+def test_evaluate_refuses_missing_or_stale_folds_and_seeds(tmp_path) -> None:
+    write_fold(tmp_path / "folds" / "seed-0" / "d-a", "d-a", [("s1", "d/a", "d-a", "negative", "negative")])
     with pytest.raises(MerecError, match="no predictions for folds d-b"):
         evaluate.collect_predictions(tmp_path / "folds", ["d-a", "d-b"])
     with pytest.raises(MerecError, match="stale"):
         evaluate.collect_predictions(tmp_path / "folds", [])
+    with pytest.raises(MerecError, match="no predictions for seed"):
+        evaluate.collect_predictions(tmp_path / "folds", ["d-a"], seeds=[0, 1])
+    assert list(evaluate.collect_predictions(tmp_path / "folds", ["d-a"])["seed"]) == [0]
+    write_fold(tmp_path / "flat" / "d-a", "d-a", [("s1", "d/a", "d-a", "negative", "negative")])
+    with pytest.raises(MerecError, match="without a seed level"):
+        evaluate.collect_predictions(tmp_path / "flat", ["d-a"])

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
+from merec import cli
 from merec.checkpoints import load_state_dict
-from merec.io import MerecError
+from merec.io import MerecError, save_npz
 from merec.models import build_model
 from merec.train import (
     FeatureSet,
@@ -17,21 +21,24 @@ from merec.train import (
     class_weights,
     flip_batch,
     mirror_partner,
+    run,
     train_fold,
+    validation_subjects,
     write_fold,
 )
+from tests.conftest import REPO
 
 CLASSES = ["negative", "positive", "surprise"]
 
 
-def toy_features(n_subjects: int = 4, per_class: int = 2, seed: int = 0) -> FeatureSet:
-    """Separable toy flow: each class moves a different region of the face."""
+def toy_features(n_subjects: int = 4, per_class: int = 2, seed: int = 0, noise: float = 0.05) -> FeatureSet:
+    """Toy flow (separable for small ``noise``): each class moves a different region of the face."""
     rng = np.random.default_rng(seed)
     rows, faces = [], []
     for s in range(n_subjects):
         for k, label in enumerate(CLASSES):
             for i in range(per_class):
-                face = rng.normal(0, 0.05, (4, 3, 16, 16)).astype(np.float32)
+                face = rng.normal(0, noise, (4, 3, 16, 16)).astype(np.float32)
                 face[:, 1, 4 * k : 4 * k + 4, :] += 1.0  # v moves in a class-specific band
                 faces.append(face)
                 rows.append({"sample": f"s{s}-{label}-{i}", "subject": f"d/{s}", "fold": f"d-{s}", "label": label})
@@ -108,3 +115,121 @@ def test_fold_errors_are_clear() -> None:
         train_fold(toy_features(), CLASSES, "d-9", params(epochs=1))
     with pytest.raises(MerecError, match="unknown model"):
         train_fold(toy_features(), CLASSES, "d-0", params(model="resnet"))
+
+
+def test_seeds_replace_the_single_seed_and_bad_values_are_clear() -> None:
+    assert TrainParams.from_mapping({"seed": 3}).seeds == (3,)
+    assert TrainParams.from_mapping({"seeds": [2, 5]}).seed == 2
+    assert TrainParams.from_mapping({}).seeds == (0,)
+    with pytest.raises(MerecError, match="either seed"):
+        TrainParams.from_mapping({"seed": 1, "seeds": [1]})
+    for bad in ([], [1, 1], [-1], "0"):
+        with pytest.raises(MerecError, match="train.seeds must be"):
+            TrainParams.from_mapping({"seeds": bad})
+    with pytest.raises(MerecError, match="train.validation.patience"):
+        TrainParams.from_mapping({"validation": {"subjects": 1, "patience": 0}})
+    with pytest.raises(MerecError, match=r"train.validation: unknown key\(s\) folds"):
+        TrainParams.from_mapping({"validation": {"folds": 1}})
+    with pytest.raises(MerecError, match="train.schedule"):
+        TrainParams.from_mapping({"schedule": "step"})
+
+
+def test_validation_subjects_come_from_the_training_subjects_only() -> None:
+    samples = toy_features(n_subjects=6).samples
+    for seed in range(5):
+        for fold in sorted(samples["fold"].unique()):
+            chosen = validation_subjects(samples, fold, 2, seed)
+            held_out = samples.loc[samples["fold"] == fold, "subject"].iloc[0]
+            assert len(chosen) == 2 and held_out not in chosen
+            assert chosen == validation_subjects(samples, fold, 2, seed)  # deterministic
+    draws = {tuple(validation_subjects(samples, "d-0", 2, seed)) for seed in range(10)}
+    assert len(draws) > 1  # the seed matters
+    assert validation_subjects(samples, "d-0", 0, 0) == []
+    with pytest.raises(MerecError, match="leaves no subject to fit on"):
+        validation_subjects(samples, "d-0", 5, 0)
+
+
+def test_without_validation_the_last_epoch_predicts() -> None:
+    result = train_fold(toy_features(), CLASSES, "d-0", params(epochs=4))
+    info = result["info"]
+    assert info["chosen_epoch"] == info["epochs_run"] == 4 and info["validation_subjects"] == []
+    assert list(result["history"].columns) == ["epoch", "train_loss", "train_accuracy"]
+
+
+def test_early_stopping_restores_the_best_validation_epoch() -> None:
+    features = toy_features(n_subjects=5, noise=1.0)  # noisy: the validation loss goes up and down
+    base = {"epochs": 20, "lr": 0.01, "validation": {"subjects": 1, "patience": 50}, "seeds": [4]}
+    result = train_fold(features, CLASSES, "d-0", params(**base))
+    history, info = result["history"], result["info"]
+    assert {"val_loss", "val_accuracy"} <= set(history.columns)
+    best = int(history.loc[history["val_loss"].idxmin(), "epoch"])
+    assert info["chosen_epoch"] == best < info["epochs_run"] == 20
+    assert len(info["validation_subjects"]) == 1 and "d/0" not in info["validation_subjects"]
+    assert info["n_train"] + info["n_validation"] == 24
+    # the restored weights are those of epoch `best`: training only that far gives the same model
+    again = train_fold(features, CLASSES, "d-0", params(**base | {"epochs": best}))
+    for key, value in again["model"].state_dict().items():
+        assert torch.equal(value, result["model"].state_dict()[key])
+    assert np.allclose(again["predictions"]["p_negative"], result["predictions"]["p_negative"])
+    # patience stops training once the validation loss has not improved for that many epochs
+    stopped = train_fold(features, CLASSES, "d-0", params(**base | {"validation": {"subjects": 1, "patience": 1}}))
+    losses = stopped["history"]["val_loss"].tolist()
+    assert stopped["info"]["stopped_early"] and len(losses) < 20 and losses[-1] >= min(losses[:-1])
+    assert stopped["info"]["chosen_epoch"] == int(np.argmin(losses)) + 1
+
+
+def test_early_stopping_never_looks_at_the_held_out_subject() -> None:
+    base = params(epochs=6, lr=0.05, validation={"subjects": 1, "patience": 2})
+    clean = train_fold(toy_features(), CLASSES, "d-2", base)
+    features = toy_features()
+    held_out = (features.samples["fold"] == "d-2").to_numpy()
+    for key in features.inputs:
+        features.inputs[key][held_out] = np.random.default_rng(1).normal(0, 100, features.inputs[key][held_out].shape)
+    features.samples.loc[held_out, "label"] = "surprise"
+    noisy = train_fold(features, CLASSES, "d-2", base)
+    pd.testing.assert_frame_equal(clean["history"], noisy["history"])
+    assert clean["info"]["chosen_epoch"] == noisy["info"]["chosen_epoch"]
+    for key, value in clean["model"].state_dict().items():
+        assert torch.equal(value, noisy["model"].state_dict()[key])
+
+
+def write_dataset(root, features: FeatureSet) -> tuple:
+    """samples.csv, classes.json and one features file per sample, as the earlier stages write them."""
+    samples = features.samples.assign(aus="")
+    samples.to_csv(root / "samples.csv", index=False)
+    (root / "classes.json").write_text(json.dumps({"classes": CLASSES}))
+    for i, sample in enumerate(samples["sample"]):
+        save_npz(
+            root / "features" / f"{sample}.npz",
+            face=features.inputs["face"][i].astype(np.float16),
+            rois=features.inputs["rois"][i].astype(np.float16),
+            roi_names=np.array(features.roi_names),
+        )
+    return root / "samples.csv", root / "features"
+
+
+def test_run_writes_one_folder_per_seed_and_fold(tmp_path) -> None:
+    samples_csv, features_dir = write_dataset(tmp_path, toy_features(n_subjects=3, per_class=1))
+    p = params(epochs=2, seeds=[0, 7])
+    written = run(samples_csv, features_dir, None, tmp_path / "folds", "all", p)
+    assert written == [f"seed-{s}/d-{f}" for f in range(3) for s in (0, 7)]
+    for path in written:
+        info = json.loads((tmp_path / "folds" / path / "fold.json").read_text())
+        assert f"seed-{info['seed']}/{info['fold']}" == path
+    assert run(samples_csv, features_dir, None, tmp_path / "one", "d-1", p, seed=7) == ["seed-7/d-1"]
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["seed-7"]
+    with pytest.raises(MerecError, match=r"seed 3 is not in train.seeds \[0, 7\]"):
+        run(samples_csv, features_dir, None, tmp_path / "one", "d-1", p, seed=3)
+
+
+def test_cli_trains_one_fold_with_one_seed(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    samples_csv, features_dir = write_dataset(tmp_path, toy_features(n_subjects=3, per_class=1))
+    values = yaml.safe_load((REPO / "params.yaml").read_text())
+    values["train"] = {"epochs": 1, "seeds": [1, 2], "device": "cpu"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(values))
+    argv = ["train", "--params", str(tmp_path / "params.yaml"), "--samples", str(samples_csv)]
+    argv += ["--features", str(features_dir), "--output", str(tmp_path / "folds"), "--fold", "d-2"]
+    assert cli.main([*argv, "--seed", "2"]) == 0
+    assert [p.relative_to(tmp_path / "folds").as_posix() for p in (tmp_path / "folds").glob("*/*")] == ["seed-2/d-2"]
+    assert cli.main([*argv, "--seed", "5"]) == 2
+    assert "seed 5 is not in train.seeds [1, 2]" in capsys.readouterr().err

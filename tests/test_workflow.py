@@ -24,12 +24,17 @@ TINY_PARAMS = {
     "interpolate": {"frames": 5},
     "features": {"flow": "farneback"},
     "train": {"epochs": 2},
+    "magnet_train": {"steps": 3, "batch_size": 2, "crop": 32, "val_pairs": 2, "val_every": 3, "log_every": 1},
 }
+TRAINED_MAGNET = "models/magnet/magnet.pt"
 PARAM_CHANGES = {
     "magnify.alpha": (6.0, {"magnify", "features", "train", "evaluate"}),
     "train.lr": (0.003, {"train", "evaluate"}),
+    "train.seeds": ([0, 1], {"train", "evaluate"}),
+    "train.model": ("stst", {"train", "evaluate"}),
     "interpolate.frames": (6, {"interpolate", "magnify", "features", "train", "evaluate"}),
-    "interpolate.method": ("rife", {"interpolate", "magnify", "features", "train", "evaluate"}),
+    "interpolate.method": ("linear", {"interpolate", "magnify", "features", "train", "evaluate"}),
+    "magnify.method": ("evm", {"magnify", "features", "train", "evaluate"}),
 }
 TARGET = "results/synth/loso.csv"
 
@@ -197,6 +202,22 @@ def test_snakemake_param_change_reruns_exactly_the_affected_stages(snake_repo: P
 
 
 @pytest.mark.slow
+def test_snakemake_trains_magnet_only_when_the_pipeline_uses_its_checkpoint(snake_repo: Path) -> None:
+    assert "magnet_train" not in (snake_repo / "first-run.log").read_text()
+    set_param(snake_repo, "magnify.magnet.checkpoint", TRAINED_MAGNET)
+    try:
+        assert planned_rules(snake_repo) == {"magnet_train", "magnify", "features", "train", "evaluate"}
+        snakemake(snake_repo, TRAINED_MAGNET)
+        assert planned_rules(snake_repo) == {"magnify", "features", "train", "evaluate"}
+        set_param(snake_repo, "magnet_train.lr", 0.001)  # a training param reruns training, then the rest
+        assert planned_rules(snake_repo) == {"magnet_train", "magnify", "features", "train", "evaluate"}
+    finally:
+        set_param(snake_repo, "magnify.magnet.checkpoint", "merec/weights/magnet.pt")
+        set_param(snake_repo, "magnet_train.lr", 0.0003)
+    assert planned_rules(snake_repo) == set()
+
+
+@pytest.mark.slow
 def test_snakemake_code_change_reruns_the_stage_and_what_follows(snake_repo: Path) -> None:
     code = snake_repo / "merec/features.py"
     code.write_text(code.read_text() + "\n# edited\n")
@@ -233,7 +254,9 @@ def test_both_tools_run_the_same_commands(snake_repo: Path, dvc_repo: tuple[Path
     snake = (snake_repo / "first-run.log").read_text()
     snake_commands = {
         re.sub(
-            r"--fold \S+", "--fold all", re.sub(r"/train/[^/ ]+\.log", "/train/all.log", line.split(":", 1)[1].strip())
+            r"--(fold|seed) \S+",
+            r"--\1 all",
+            re.sub(r"/train/[^/ ]+\.log", "/train/all.seed-all.log", line.split(":", 1)[1].strip()),
         )
         for line in snake.splitlines()
         if line.startswith("Shell command: merec ")
@@ -263,3 +286,16 @@ def test_dvc_code_change_reruns_the_stage_and_what_follows(dvc_repo: tuple[Path,
         + "    out = _unscaled(*args, **kwargs)\n    return out | {'face': out['face'] * 2}\n"
     )
     assert dvc_ran(run(root, sys.executable, "-m", "dvc", "repro").stdout) == {"features", "train", "evaluate"}
+
+
+@pytest.mark.slow
+def test_dvc_trains_magnet_only_when_the_pipeline_uses_its_checkpoint(dvc_repo: tuple[Path, str]) -> None:
+    root, first = dvc_repo
+    assert "magnet_train" not in first
+    set_param(root, "magnify.magnet.checkpoint", TRAINED_MAGNET)
+    ran = dvc_ran(run(root, sys.executable, "-m", "dvc", "repro").stdout)
+    assert ran == {"models/dvc.yaml:magnet_train", "magnify", "features", "train", "evaluate"}
+    assert (root / "models/magnet/curve.csv").exists()
+    set_param(root, "magnet_train.lr", 0.001)
+    ran = dvc_ran(run(root, sys.executable, "-m", "dvc", "repro").stdout)
+    assert ran == {"models/dvc.yaml:magnet_train", "magnify", "features", "train", "evaluate"}

@@ -24,8 +24,11 @@ The result's ``samples`` has the columns :data:`SAMPLE_COLUMNS`, sorted by (subj
   set (see :mod:`merec.datasets.labels`), ``aus`` the canonical AU string (``1+2+12``) and
   ``action_units`` the raw one.
 
-``skipped`` lists rows left out: by the label set (reason ``label excluded: <emotion>``) or,
-with ``on_error="skip"``, because of a problem (the reason says which). With ``on_error="fail"``
+``skipped`` (columns :data:`SKIPPED_COLUMNS`: dataset, row, subject, sample, reason) lists rows
+left out: by the label set (reason ``label excluded: <emotion>``) or, with ``on_error="skip"``,
+because of a problem (the reason says which). A subject that loses every row that way loses its
+LOSO fold: that is logged as a warning and listed as one more row (``row`` empty, reason
+``fold dropped: ...``), so skipping never changes the fold set silently. With ``on_error="fail"``
 every row problem is collected into one :class:`merec.io.MerecError`.
 """
 
@@ -78,9 +81,7 @@ __all__ = [
 ]
 
 
-def load_samples(
-    name: str, spec: Mapping[str, Any], label_set: str = "3class", on_error: str = "fail"
-) -> IngestResult:
+def load_samples(name: str, spec: Mapping[str, Any], label_set: str = "3class", on_error: str = "fail") -> IngestResult:
     """Read dataset ``name`` (params entry ``spec``) into the normalised samples table."""
     check_name(name)
     check_label_set(label_set)

@@ -42,9 +42,7 @@ def parse_aus(text: Any) -> list[int]:
     if not isinstance(text, str):
         if _is_missing(text):
             return []
-        raise MerecError(
-            f"action units {text!r}: expected text like 4+7, got {type(text).__name__}"
-        )
+        raise MerecError(f"action units {text!r}: expected text like 4+7, got {type(text).__name__}")
     cleaned = text.strip()
     if cleaned.casefold() in PLACEHOLDERS:
         return []
@@ -75,8 +73,7 @@ def _checked(numbers_found: list[int], text: Any) -> list[int]:
     for number in numbers_found:
         if not 0 <= number <= MAX_AU:
             raise MerecError(
-                f"action units {text!r}: {number} is not an AU number (0-{MAX_AU}); "
-                "separate AU codes with '+'"
+                f"action units {text!r}: {number} is not an AU number (0-{MAX_AU}); separate AU codes with '+'"
             )
     return sorted(set(numbers_found))
 

@@ -32,11 +32,12 @@ SAMPLE_COLUMNS = [
     "dataset", "subject", "fold", "sample", "frames_dir", "onset", "apex", "offset",
     "emotion", "label", "aus", "action_units",
 ]  # fmt: skip
-SKIPPED_COLUMNS = ["dataset", "row", "sample", "reason"]
+SKIPPED_COLUMNS = ["dataset", "row", "subject", "sample", "reason"]
 ON_ERROR = ("fail", "skip")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 MAX_LISTED = 20  # problems listed in one error message
 EXCLUDED = "label excluded: "
+FOLD_DROPPED = "fold dropped: "
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _LAST_DIGITS = re.compile(r"([0-9]+)[^0-9]*$")
@@ -197,9 +198,7 @@ def dataset_root(name: str, spec: Mapping[str, Any], layout: str, params_key: st
     return root
 
 
-def annotation_file(
-    name: str, spec: Mapping[str, Any], root: Path, default: str, params_key: str
-) -> Path:
+def annotation_file(name: str, spec: Mapping[str, Any], root: Path, default: str, params_key: str) -> Path:
     """The annotation file: ``spec['annotation']`` (a bare file name is looked up in the root,
     any other path is used as given), default the official file name inside the root."""
     given = spec.get("annotation")
@@ -214,9 +213,7 @@ def annotation_file(
     return path
 
 
-def frames_base(
-    name: str, spec: Mapping[str, Any], root: Path, default: str, params_key: str
-) -> Path:
+def frames_base(name: str, spec: Mapping[str, Any], root: Path, default: str, params_key: str) -> Path:
     """Folder holding the subject folders: ``root / spec['frames']`` (default per format)."""
     sub = spec.get("frames", default)
     sub = "" if sub is None else str(sub)
@@ -236,9 +233,7 @@ def clip_folder(base: Path, *parts: str) -> Path:
     folder = base.joinpath(*parts)
     inside = folder.resolve()
     if not inside.is_relative_to(base.resolve()):
-        raise RowProblem(
-            f"frame folder {folder} resolves to {inside}, outside the dataset root {base}"
-        )
+        raise RowProblem(f"frame folder {folder} resolves to {inside}, outside the dataset root {base}")
     return folder
 
 
@@ -305,9 +300,7 @@ def _read_table(path: Path, sheet: str | int, header_row: int) -> pd.DataFrame:
         zipfile.BadZipFile,
         pd.errors.ParserError,
     ) as exc:
-        raise MerecError(
-            f"{path}: cannot read this annotation file ({exc}); restore the original"
-        ) from exc
+        raise MerecError(f"{path}: cannot read this annotation file ({exc}); restore the original") from exc
 
 
 def _column_key(column: Any) -> str:
@@ -364,9 +357,7 @@ class SheetFormat:
         """Key the MEGC2019 ground truth is matched on (raises RowProblem for a bad subject)."""
         return self.subject_id(subject).casefold(), cell_text(clip).casefold()
 
-    def read(
-        self, name: str, spec: Mapping[str, Any], params_key: str | None = None
-    ) -> list[Candidate]:
+    def read(self, name: str, spec: Mapping[str, Any], params_key: str | None = None) -> list[Candidate]:
         """Candidates of every annotated row of the dataset at ``spec``."""
         params_key = params_key or f"datasets.{name}"
         root = dataset_root(name, spec, self.layout, params_key)
@@ -376,13 +367,9 @@ class SheetFormat:
         records = read_records(path, self.columns, sheet=sheet, header_row=self.header_row)
         if not records:
             raise MerecError(f"{path}: no annotation rows found; use the official file, unchanged")
-        return [
-            self.candidate(name, base, f"{path} row {row}", row, record) for row, record in records
-        ]
+        return [self.candidate(name, base, f"{path} row {row}", row, record) for row, record in records]
 
-    def candidate(
-        self, name: str, base: Path, where: str, row: int, record: Mapping[str, Any]
-    ) -> Candidate:
+    def candidate(self, name: str, base: Path, where: str, row: int, record: Mapping[str, Any]) -> Candidate:
         """Parse one annotation row, recording every problem."""
         problems: list[str] = []
         subject = read_cell(problems, self.subject_col, record[self.subject_col], self.subject_id)
@@ -482,9 +469,7 @@ def _field(row: Any, name: str) -> Any:
         try:
             return getattr(row, name)
         except AttributeError:
-            raise MerecError(
-                f"sample row has no {name!r} field; pass a samples-table row"
-            ) from None
+            raise MerecError(f"sample row has no {name!r} field; pass a samples-table row") from None
 
 
 def _sample_label(row: Any) -> str:
@@ -522,7 +507,31 @@ def finalize(
     if bad and on_error == "fail":
         raise MerecError(_problem_report(name, bad))
     skipped.extend(_skip_record(name, found, " | ".join(found.problems)) for found in bad)
+    skipped.extend(_dropped_folds(name, kept, bad))
     return IngestResult(_samples_table(name, kept, skipped), _skipped_table(skipped))
+
+
+def _dropped_folds(name: str, kept: list[Candidate], bad: list[Candidate]) -> list[dict[str, Any]]:
+    """Subjects that lost every row to on_error='skip': a warning and one report row each.
+
+    Skipping must never change the fold set silently: such a subject's LOSO fold disappears, so it
+    is logged as a warning and listed in the skipped table (``row`` empty, reason ``fold dropped:``).
+    Subjects left out only by the label set are not listed here (their rows say ``label excluded``).
+    """
+    have = {found.subject for found in kept}
+    lost: dict[str, list[str]] = defaultdict(list)
+    for found in bad:
+        if found.subject is not None and found.subject not in have:
+            lost[found.subject].append(found.where)
+    records = []
+    for subject in sorted(lost):
+        reason = (
+            f"{FOLD_DROPPED}every usable row of subject {subject} was skipped ({len(lost[subject])} row(s), see "
+            "their reasons); its LOSO fold is left out: fix those rows to keep it"
+        )
+        LOG.warning("dataset '%s': %s", name, reason)
+        records.append({"dataset": name, "row": None, "subject": subject, "sample": None, "reason": reason})
+    return records
 
 
 def _resolve_label(found: Candidate, classify: Callable[[str], str | None]) -> bool:
@@ -565,9 +574,7 @@ def _check_frames(found: Candidate) -> None:
     missing = [f"{phase} {number}" for phase, number in phases.items() if number not in frames]
     if missing:
         have = f"frames {min(frames)}-{max(frames)}" if frames else "no frame files"
-        found.problems.append(
-            f"frame file(s) for {', '.join(missing)} missing in {found.frames_dir} (it has {have})"
-        )
+        found.problems.append(f"frame file(s) for {', '.join(missing)} missing in {found.frames_dir} (it has {have})")
 
 
 def _pop_duplicates(kept: list[Candidate]) -> list[Candidate]:
@@ -579,9 +586,7 @@ def _pop_duplicates(kept: list[Candidate]) -> list[Candidate]:
     for group in dupes:
         places = ", ".join(found.where for found in group)
         for found in group:
-            found.problems.append(
-                f"sample id {found.sample} is used by more than one row ({places})"
-            )
+            found.problems.append(f"sample id {found.sample} is used by more than one row ({places})")
     kept[:] = [found for found in kept if not found.problems]
     return [found for group in dupes for found in group]
 
@@ -605,7 +610,7 @@ def _problem_report(name: str, bad: list[Candidate]) -> str:
 
 
 def _skip_record(name: str, found: Candidate, reason: str) -> dict[str, Any]:
-    return {"dataset": name, "row": found.row, "sample": found.sample, "reason": reason}
+    return {"dataset": name, "row": found.row, "subject": found.subject, "sample": found.sample, "reason": reason}
 
 
 def _skipped_table(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -651,7 +656,10 @@ def _warn_single_sample_subjects(name: str, table: pd.DataFrame) -> None:
     counts = Counter(table["subject"])
     lonely = sorted(subject for subject, count in counts.items() if count == 1)
     if lonely:
+        samples = table.loc[table["subject"].isin(lonely), "sample"].tolist()
         LOG.warning(
-            "dataset '%s': subject(s) with a single sample: %s (their LOSO folds test one clip)",
-            name, ", ".join(lonely),
+            "dataset '%s': subject(s) with a single sample: %s (sample(s) %s); their LOSO folds test one clip, "
+            "which pooled UF1/UAR handle, but per-fold scores of such folds are 0 or 1: check the annotation "
+            "if you expected more clips of them",
+            name, ", ".join(lonely), ", ".join(samples),
         )  # fmt: skip

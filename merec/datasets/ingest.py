@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from merec.datasets import label_classes, load_samples
+from merec.datasets.common import FOLD_DROPPED
 from merec.io import MerecError, PathLike, write_csv, write_json
 
 LOG = logging.getLogger("merec.ingest")
@@ -27,8 +28,11 @@ def run(
     write_json(out.with_name("classes.json"), {"label_set": label_set, "classes": classes})
     write_csv(out, samples)
     counts = samples["label"].value_counts().to_dict()
+    dropped = result.skipped["reason"].str.startswith(FOLD_DROPPED)
+    lost = ", ".join(result.skipped.loc[dropped, "subject"])
     LOG.info(
-        "%s: %d samples of %d subjects %s; %d rows skipped",
-        name, len(samples), samples["fold"].nunique(), counts, len(result.skipped),
+        "%s: %d samples of %d subjects %s; %d rows skipped (listed in %s)%s",
+        name, len(samples), samples["fold"].nunique(), counts, int((~dropped).sum()), out.with_name("skipped.csv"),
+        f"; FOLDS DROPPED by on_error=skip: {lost}" if lost else "",
     )  # fmt: skip
     return len(samples)

@@ -102,10 +102,7 @@ def label_classes(label_set: str, fmt: str | None = None) -> list[str]:
     if label_set == "3class":
         return list(THREE_CLASS)
     if fmt is None:
-        raise MerecError(
-            "label set 'emotion' differs per dataset format; pass fmt, one of: "
-            f"{', '.join(_MAPPINGS)}"
-        )
+        raise MerecError(f"label set 'emotion' differs per dataset format; pass fmt, one of: {', '.join(_MAPPINGS)}")
     return list(_EMOTION_CLASSES[fmt])
 
 

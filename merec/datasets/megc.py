@@ -84,9 +84,7 @@ def gt_label(value: Any) -> str:
         return text
     if text in {"0", "1", "2"}:
         return THREE_CLASS[int(text)]
-    raise RowProblem(
-        f"label {cell_text(value)!r} is not 0 (negative), 1 (positive) or 2 (surprise)"
-    )
+    raise RowProblem(f"label {cell_text(value)!r} is not 0 (negative), 1 (positive) or 2 (surprise)")
 
 
 @dataclass(frozen=True)
@@ -102,14 +100,10 @@ class _Component:
         return self.clips.get(key, [])
 
 
-def _read_component(
-    name: str, spec: Mapping[str, Any], component: str, params_key: str
-) -> _Component:
+def _read_component(name: str, spec: Mapping[str, Any], component: str, params_key: str) -> _Component:
     sources = spec.get("sources") or {}
     if not isinstance(sources, Mapping):
-        raise MerecError(
-            f"{params_key}.sources must map component names (casme2, samm, smic) to roots"
-        )
+        raise MerecError(f"{params_key}.sources must map component names (casme2, samm, smic) to roots")
     source = sources.get(component) or f"data/raw/{component}"
     source_spec = source if isinstance(source, Mapping) else {"root": str(source)}
     reader, _, layout = COMPONENTS[component]
@@ -131,9 +125,7 @@ def _read_component(
     return _Component(component, root, dict(index))
 
 
-def _candidate(
-    where: str, row: int, record: Mapping[str, Any], components: dict[str, _Component]
-) -> Candidate:
+def _candidate(where: str, row: int, record: Mapping[str, Any], components: dict[str, _Component]) -> Candidate:
     found = Candidate(where=where, row=row)
     component = component_of(record["data"])
     try:
@@ -143,8 +135,7 @@ def _candidate(
         found.label = ""  # no class: keeps finalize from classifying the component's emotion
     if component is None:
         found.problems.append(
-            f"data {cell_text(record['data'])!r} is not a MEGC2019 component; use one of: "
-            f"{', '.join(COMPONENTS)}"
+            f"data {cell_text(record['data'])!r} is not a MEGC2019 component; use one of: {', '.join(COMPONENTS)}"
         )
         return found
     _, key_of, _ = COMPONENTS[component]

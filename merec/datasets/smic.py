@@ -30,7 +30,7 @@ from merec.datasets.common import (
     list_frames,
     sample_id,
 )
-from merec.io import MerecError
+from merec.io import MerecError, read_image
 
 FRAMES = "HS"
 MICRO = "micro"
@@ -57,9 +57,7 @@ def read(name: str, spec: Mapping[str, Any], params_key: str | None = None) -> l
         for clip in _subfolders(emotion)
     ]
     if not found:
-        raise MerecError(
-            f"dataset '{name}': no clip folders found under {base}; put {LAYOUT} under {root}"
-        )
+        raise MerecError(f"dataset '{name}': no clip folders found under {base}; put {LAYOUT} under {root}")
     return found
 
 
@@ -80,9 +78,7 @@ def flow_apex(paths: Sequence[Path]) -> int:
     for index, path in enumerate(paths[1:], start=1):
         frame = _gray(path)
         if frame.shape != reference.shape:
-            raise MerecError(
-                f"{path}: frame size differs from {paths[0].name}; restore the original frames"
-            )
+            raise MerecError(f"{path}: frame size differs from {paths[0].name}; restore the original frames")
         flow = cv2.calcOpticalFlowFarneback(reference, frame, None, 0.5, 3, 15, 3, 5, 1.2, 0)
         motion = float(np.mean(np.hypot(flow[..., 0], flow[..., 1])))
         if motion > best_motion:
@@ -99,9 +95,7 @@ def _candidate(name: str, base: Path, subject: str, emotion: str, clip: str) -> 
         ("clip folder", clip),
     ):
         if not is_safe_id(value):
-            found.problems.append(
-                f"{what} name {value!r} is not a plain name (letters, digits, _ . -)"
-            )
+            found.problems.append(f"{what} name {value!r} is not a plain name (letters, digits, _ . -)")
     if found.problems:
         return found
     found.subject = f"{name}/{subject}"
@@ -127,11 +121,7 @@ def _add_phases(found: Candidate) -> None:
 
 def _gray(path: Path) -> np.ndarray:
     """Grayscale frame resized so its longer side is APEX_SIZE px."""
-    image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise MerecError(
-            f"{path}: frame file is corrupt or not an image; restore it from the original data"
-        )
+    image = read_image(path, grayscale=True)
     scale = APEX_SIZE / max(image.shape)
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
@@ -141,6 +131,4 @@ def _subfolders(folder: Path) -> list[Path]:
     if not folder.is_dir():
         LOG.warning("SMIC: %s is missing; its subject has no micro-expression clips", folder)
         return []
-    return sorted(
-        path for path in folder.iterdir() if path.is_dir() and not path.name.startswith(".")
-    )
+    return sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))

@@ -1,4 +1,4 @@
-"""Recognition models, chosen by ``train.model``.
+"""Recognition models, chosen by ``train.model``; options in ``train.models.<model>``.
 
 Every model takes a batch dict of float tensors built from the features stage:
 
@@ -7,12 +7,21 @@ Every model takes a batch dict of float tensors built from the features stage:
 * ``rois`` (B, R, T, 3, S, S): ROI flow tensors;
 * ``adjacency`` (K, K): the fold's AU graph (same for the whole batch);
 
-and returns class logits (B, n_classes). ``input_shapes`` gives the per-sample shapes of the first
-three, so models can size their layers without lazy modules.
+and returns class logits (B, n_classes). A model's class attribute ``inputs`` names the inputs
+it reads (training moves only those; default: all three). ``input_shapes`` gives the per-sample shapes of the first
+three (and ``adjacency``: (K, K) when an AU graph is given), so models can size their layers
+without lazy modules. ``context`` may carry ``roi_names`` and ``aus`` (the AU numbers of the
+graph's nodes) for models that use them to initialise weights.
+
+* ``stst``: STSTNet-style shallow triple-stream 2D CNN on ``apex`` (:mod:`merec.models.stst`);
+* ``aurel``: ROI encoder + ROI self-attention + AU graph convolution on ``rois`` and
+  ``adjacency`` (:mod:`merec.models.aurel`);
+* ``c3d``: compact 3D CNN with optional squeeze-excitation on ``face`` (:mod:`merec.models.c3d`).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,15 +29,49 @@ from torch import nn
 
 from merec.io import MerecError
 
-MODELS = ("stst",)
+MODELS = ("stst", "aurel", "c3d")
+# Constructor arguments that come from the data, not from train.models.<model>.
+_DATA_ARGUMENTS = frozenset({"self", "n_classes", "input_shapes", "roi_names", "aus"})
 
 
-def build_model(
-    name: str, n_classes: int, input_shapes: Mapping[str, tuple[int, ...]], options: Mapping[str, Any]
-) -> nn.Module:
-    """Instantiate ``train.model`` with its options section."""
+def model_class(name: str) -> type[nn.Module]:
+    """The class implementing ``train.model``."""
     if name == "stst":
         from merec.models.stst import STSTNet
 
-        return STSTNet(n_classes=n_classes, input_shapes=input_shapes, **dict(options))
+        return STSTNet
+    if name == "aurel":
+        from merec.models.aurel import AURelNet
+
+        return AURelNet
+    if name == "c3d":
+        from merec.models.c3d import C3DNet
+
+        return C3DNet
     raise MerecError(f"train.model: unknown model {name!r}; choose one of {', '.join(MODELS)}")
+
+
+def model_options(name: str) -> dict[str, Any]:
+    """The options ``train.models.<name>`` accepts, with their defaults."""
+    parameters = inspect.signature(model_class(name).__init__).parameters
+    return {key: p.default for key, p in parameters.items() if key not in _DATA_ARGUMENTS}
+
+
+def build_model(
+    name: str,
+    n_classes: int,
+    input_shapes: Mapping[str, tuple[int, ...]],
+    options: Mapping[str, Any],
+    context: Mapping[str, Any] | None = None,
+) -> nn.Module:
+    """Instantiate ``train.model`` with its options section (unknown options are an error)."""
+    cls = model_class(name)
+    allowed = model_options(name)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise MerecError(
+            f"train.models.{name}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
+    accepted = inspect.signature(cls.__init__).parameters
+    extra = {key: value for key, value in (context or {}).items() if key in accepted and key in _DATA_ARGUMENTS}
+    return cls(n_classes=n_classes, input_shapes=input_shapes, **extra, **dict(options))

@@ -16,6 +16,8 @@ from torch import nn
 class STSTNet(nn.Module):
     """Shallow triple-stream network on the ``apex`` input (B, 3, F, F)."""
 
+    inputs = ("apex",)
+
     def __init__(
         self,
         n_classes: int,

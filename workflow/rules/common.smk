@@ -24,7 +24,9 @@ SYNTH_ROOT = "data/raw/synth"
 wildcard_constraints:
     dataset="|".join(DATASETS),
     fold="[A-Za-z0-9_.-]+",
+    seed="[0-9]+",
 
+MAGNET_TRAINING = ("magnet_data.py", "magnet_train.py")
 # Source files whose change reruns a stage (and, through its outputs, everything after it).
 # Shared helpers (merec/io.py, runtime.py, config.py, cli.py) do not change results and are not listed.
 CODE = {
@@ -32,7 +34,8 @@ CODE = {
     "ingest": sorted(str(p) for p in Path("merec/datasets").glob("*.py") if p.name != "synth.py"),
     "face": ["merec/face.py", "merec/landmarks.py"],
     "interpolate": sorted(str(p) for p in Path("merec/interpolate").glob("*.py")) + ["merec/checkpoints.py"],
-    "magnify": sorted(str(p) for p in Path("merec/magnify").glob("*.py") if p.name not in ("magnet_data.py", "magnet_train.py")) + ["merec/checkpoints.py"],
+    "magnify": sorted(str(p) for p in Path("merec/magnify").glob("*.py") if p.name not in MAGNET_TRAINING) + ["merec/checkpoints.py"],
+    "magnet_train": ["merec/magnify/magnet.py", *(f"merec/magnify/{name}" for name in MAGNET_TRAINING)],
     "features": ["merec/features.py"],
     "au_graph": ["merec/au_graph.py"],
     "train": ["merec/train.py", "merec/checkpoints.py"] + sorted(str(p) for p in Path("merec/models").glob("*.py")),
@@ -42,6 +45,11 @@ CODE = {
 
 def code(stage):
     return CODE[stage]
+
+
+def magnet_weights(wildcards):
+    """The MagNet checkpoint the magnify stage reads (the shipped one, or models/magnet/magnet.pt from magnet_train)."""
+    return config["magnify"]["magnet"]["checkpoint"]
 
 
 def raw_inputs(wildcards):
@@ -63,8 +71,19 @@ def fold_ids(wildcards):
     return sorted(pd.read_csv(samples, dtype=str)["fold"].unique())
 
 
+def train_seeds():
+    train = config["train"]
+    return train["seeds"] if "seeds" in train else [train.get("seed", 0)]
+
+
 def fold_dirs(wildcards):
-    return expand("results/{dataset}/folds/{fold}", dataset=wildcards.dataset, fold=fold_ids(wildcards))
+    """One training run per LOSO fold and seed."""
+    return expand(
+        "results/{dataset}/folds/seed-{seed}/{fold}",
+        dataset=wildcards.dataset,
+        seed=train_seeds(),
+        fold=fold_ids(wildcards),
+    )
 
 
 def train_resources():

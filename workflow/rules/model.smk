@@ -1,4 +1,4 @@
-# Leave-one-subject-out training (one job per fold) and pooled evaluation.
+# Leave-one-subject-out training (one job per fold and seed of train.seeds) and pooled evaluation.
 
 
 rule train:
@@ -9,19 +9,19 @@ rule train:
         au_graph="data/processed/{dataset}/au_graph",
         code=code("train"),
     output:
-        directory("results/{dataset}/folds/{fold}"),
+        directory("results/{dataset}/folds/seed-{seed}/{fold}"),
     params:
         train=config["train"],
     log:
-        "logs/{dataset}/train/{fold}.log",
+        "logs/{dataset}/train/{fold}.seed-{seed}.log",
     threads: 1
     resources:
         **train_resources(),
     benchmark:
-        "benchmarks/out/{dataset}/train/{fold}.tsv"
+        "benchmarks/out/{dataset}/train/{fold}.seed-{seed}.tsv"
     shell:
         "merec train --samples {input.samples} --features {input.features} --au-graph {input.au_graph}"
-        " --output results/{wildcards.dataset}/folds --fold {wildcards.fold} --log {log}"
+        " --output results/{wildcards.dataset}/folds --fold {wildcards.fold} --seed {wildcards.seed} --log {log}"
 
 
 rule evaluate:
@@ -37,6 +37,8 @@ rule evaluate:
         predictions="results/{dataset}/predictions.csv",
         confusion="results/{dataset}/confusion.png",
         confusion_plot="results/{dataset}/plots/confusion.csv",
+        learning_curve="results/{dataset}/learning_curve.png",
+        learning_curve_plot="results/{dataset}/plots/learning_curve.csv",
     params:
         evaluate=config["evaluate"],
     log:

@@ -37,6 +37,7 @@ rule interpolate:
 rule magnify:
     input:
         frames="data/interim/{dataset}/interpolate",
+        weights=magnet_weights,
         code=code("magnify"),
     output:
         directory("data/interim/{dataset}/magnify"),

@@ -2,9 +2,13 @@
 
 Each Snakemake rule becomes one DVC stage with the same command, the same params sections, the
 same code and data dependencies and the same outputs. Rules with a ``{dataset}`` wildcard become
-``foreach: ${datasets}`` stages (one per dataset listed in params.yaml). The per-fold ``train`` rule
-becomes one stage per dataset that trains every fold (``--fold all``): DVC cannot fan out over
-data-dependent folds, and runs stages one after another anyway.
+``foreach: ${datasets}`` stages (one per dataset listed in params.yaml). The per-fold, per-seed
+``train`` rule becomes one stage per dataset that trains every fold with every seed (``--fold all
+--seed all``): DVC cannot fan out over data-dependent folds, and runs stages one after another anyway.
+
+``magnet_train`` goes to its own pipeline file, ``models/dvc.yaml`` (run from the repository root):
+a plain ``dvc repro`` reproduces the root dvc.yaml and so never trains MagNet unless
+``magnify.magnet.checkpoint`` points to the stage's output (the magnify stage then depends on it).
 
     python workflow/scripts/generate_dvc_yaml.py            # rewrite dvc.yaml
     python workflow/scripts/generate_dvc_yaml.py --check    # exit 1 if dvc.yaml is stale
@@ -23,11 +27,23 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "# GENERATED from the Snakefile by workflow/scripts/generate_dvc_yaml.py: do not edit by hand.\n"
 # Input functions of the Snakefile and what they stand for in DVC's static world.
-FUNCTION_INPUTS = {"raw_inputs": ["${item.root}"], "fold_dirs": ["results/${key}/folds"]}
+FUNCTION_INPUTS = {
+    "raw_inputs": ["${item.root}"],
+    "fold_dirs": ["results/${key}/folds"],
+    "magnet_weights": ["${magnify.magnet.checkpoint}"],
+}
+# Rules whose stage lives in another pipeline file (path relative to the repository root).
+SEPARATE_PIPELINES = {"magnet_train": "models/dvc.yaml"}
 # Snakemake params names that are not a params.yaml section of the same name.
 PARAM_KEYS = {"dataset": "datasets.${key}"}
 METRICS = {"metrics"}
-PLOTS = {"confusion_plot": {"template": "confusion", "x": "actual", "y": "predicted"}, "confusion": {}}
+PLOTS = {
+    "confusion_plot": {"template": "confusion", "x": "actual", "y": "predicted"},
+    "confusion": {},
+    "learning_curve_plot": {"x": "epoch", "y": "train_loss"},
+    "learning_curve": {},
+    "curve": {"x": "step", "y": "val_ssim"},
+}
 
 
 def _strip_constraints(pattern: str) -> str:
@@ -37,11 +53,13 @@ def _strip_constraints(pattern: str) -> str:
 def _to_dvc(pattern: str, output: bool = False) -> str:
     """Snakemake wildcards to DVC foreach variables.
 
-    The fold wildcard means all folds: a per-fold output becomes its parent folder, and other
-    per-fold paths (logs) name the fold ``all``.
+    The fold and seed wildcards mean all of them: a per-run output becomes the folds folder, and
+    other per-run paths (logs) name the fold and seed ``all``.
     """
     pattern = _strip_constraints(pattern)
-    pattern = re.sub(r"/\{fold\}$", "", pattern) if output else pattern.replace("{fold}", "all")
+    if output:
+        pattern = re.sub(r"/seed-\{seed\}/\{fold\}$", "", pattern)
+    pattern = pattern.replace("{fold}", "all").replace("{seed}", "all")
     return pattern.replace("{dataset}", "${key}").replace("{wildcards.dataset}", "${key}")
 
 
@@ -69,6 +87,7 @@ def _command(rule: Any) -> str:
         "{log}": " ".join(_to_dvc(str(v)) for v in rule.log),
         "{wildcards.dataset}": "${key}",
         "{wildcards.fold}": "all",
+        "{wildcards.seed}": "all",
     }
     for name, values in inputs.items():
         replacements[f"{{input.{name}}}"] = " ".join(values)
@@ -136,26 +155,40 @@ def load_rules(root: Path = ROOT) -> list[Any]:
         return [rule for rule in workflow.rules if rule.name != "all"]
 
 
-def generate(root: Path = ROOT) -> str:
-    """The text of dvc.yaml for the workflow in ``root``."""
-    stages = {rule.name: stage_of(rule) for rule in load_rules(root)}
-    return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=120)
+def generate(root: Path = ROOT) -> dict[str, str]:
+    """The text of each pipeline file (root dvc.yaml and the separate ones) for the workflow in ``root``."""
+    files: dict[str, dict[str, Any]] = {"dvc.yaml": {}}
+    for rule in load_rules(root):
+        target = SEPARATE_PIPELINES.get(rule.name, "dvc.yaml")
+        stage = stage_of(rule)
+        if target != "dvc.yaml":
+            depth = len(Path(target).parent.parts)
+            stage = {"wdir": "/".join([".."] * depth), **stage}
+        files.setdefault(target, {})[rule.name] = stage
+    return {
+        name: HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=120) for name, stages in files.items()
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="fail if dvc.yaml differs from the Snakefile")
+    parser.add_argument("--check", action="store_true", help="fail if a dvc.yaml differs from the Snakefile")
     args = parser.parse_args()
-    text = generate(ROOT)
-    target = ROOT / "dvc.yaml"
+    stale = []
+    for name, text in generate(ROOT).items():
+        target = ROOT / name
+        if args.check:
+            if not target.exists() or target.read_text() != text:
+                stale.append(name)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        print(f"wrote {target}")
+    if stale:
+        print(f"{', '.join(stale)} out of date with the Snakefile: run python workflow/scripts/generate_dvc_yaml.py")
+        return 1
     if args.check:
-        if not target.exists() or target.read_text() != text:
-            print("dvc.yaml is out of date with the Snakefile: run python workflow/scripts/generate_dvc_yaml.py")
-            return 1
-        print("dvc.yaml matches the Snakefile")
-        return 0
-    target.write_text(text)
-    print(f"wrote {target}")
+        print("dvc.yaml files match the Snakefile")
     return 0
 
 

@@ -1,0 +1,168 @@
+"""The recognition models: shapes, learning, determinism, and how aurel uses the AU graph."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from merec.io import MerecError
+from merec.models import MODELS, build_model, model_options
+from merec.models.aurel import AURelNet, normalised_adjacency, roi_au_prior
+from merec.models.c3d import SqueezeExcite3d
+
+ROI_NAMES = ["right_brow", "left_brow", "nose", "mouth_left"]
+AUS = [1, 2, 12, 25, 17]
+SHAPES = {"apex": (3, 16, 16), "face": (4, 3, 16, 16), "rois": (4, 4, 3, 8, 8), "adjacency": (5, 5)}
+OPTIONS = {"stst": {"dropout": 0.0}, "aurel": {"dropout": 0.0, "width": 16}, "c3d": {"dropout": 0.0, "se": True}}
+
+
+def toy_batch(n: int = 12, seed: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Inputs whose class is the location of a motion band, and their labels."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 3
+    face = 0.1 * torch.randn(n, 4, 3, 16, 16, generator=generator)
+    rois = 0.1 * torch.randn(n, 4, 4, 3, 8, 8, generator=generator)
+    for i, k in enumerate(labels.tolist()):
+        face[i, :, 1, 5 * k : 5 * k + 5] += 1.0
+        rois[i, k, :, 1] += 1.0
+    adjacency = torch.rand(5, 5, generator=generator)
+    return {"apex": face[:, -1], "face": face, "rois": rois, "adjacency": adjacency.fill_diagonal_(0)}, labels
+
+
+def make(name: str, seed: int = 0, **options) -> nn.Module:
+    torch.manual_seed(seed)
+    context = {"roi_names": ROI_NAMES, "aus": AUS}
+    return build_model(name, 3, SHAPES, OPTIONS[name] | options, context)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_models_map_a_batch_to_class_logits(name: str) -> None:
+    batch, _ = toy_batch(5)
+    assert make(name)(batch).shape == (5, 3)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_few_training_steps_lower_the_loss(name: str) -> None:
+    batch, labels = toy_batch()
+    model = make(name)
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(15):
+        optimiser.zero_grad()
+        loss = nn.functional.cross_entropy(model(batch), labels)
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_models_are_deterministic_under_a_seed(name: str) -> None:
+    batch, _ = toy_batch(4)
+    first, second, other = make(name, seed=1), make(name, seed=1), make(name, seed=2)
+    first.eval(), second.eval(), other.eval()
+    assert torch.equal(first(batch), second(batch))
+    assert not torch.equal(first(batch), other(batch))
+
+
+def test_aurel_output_depends_on_the_adjacency() -> None:
+    batch, _ = toy_batch(4)
+    model = make("aurel").eval()
+    reference = model(batch)
+    changed = batch | {"adjacency": torch.zeros(5, 5)}
+    assert not torch.allclose(reference, model(changed))
+    # the same graph (a copy) gives the same output
+    assert torch.equal(reference, model(batch | {"adjacency": batch["adjacency"].clone()}))
+
+
+def test_aurel_normalises_the_adjacency_symmetrically_with_self_loops() -> None:
+    adjacency = torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    symmetric = torch.tensor([[0.0, 0.75, 0.0], [0.75, 0.0, 0.0], [0.0, 0.0, 0.0]]) + torch.eye(3)
+    degree = symmetric.sum(1)
+    expected = symmetric / torch.sqrt(degree[:, None] * degree[None, :])
+    normalised = normalised_adjacency(adjacency)
+    assert torch.allclose(normalised, expected)
+    assert torch.allclose(normalised, normalised.T)
+    assert torch.linalg.eigvalsh(normalised).max() <= 1 + 1e-6
+    assert torch.equal(normalised_adjacency(torch.zeros(3, 3)), torch.eye(3))  # isolated AUs keep themselves
+
+
+def test_aurel_feeds_the_normalised_graph_to_its_graph_convolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    import merec.models.aurel as aurel
+
+    seen = []
+    monkeypatch.setattr(aurel, "normalised_adjacency", lambda a: seen.append(a) or normalised_adjacency(a))
+    batch, _ = toy_batch(2)
+    model = make("aurel").eval()
+    model(batch)
+    assert len(seen) == 1 and torch.equal(seen[0], batch["adjacency"])
+    # the gradient reaches the graph: the output is a function of every edge weight
+    adjacency = batch["adjacency"].clone().requires_grad_(True)
+    model(batch | {"adjacency": adjacency}).sum().backward()
+    off_diagonal = adjacency.grad[~torch.eye(5, dtype=torch.bool)]
+    assert (off_diagonal.abs() > 0).all()
+
+
+def test_aurel_needs_the_graph_and_maps_aus_to_their_regions() -> None:
+    shapes = {k: v for k, v in SHAPES.items() if k != "adjacency"}
+    with pytest.raises(MerecError, match="needs the fold's AU graph"):
+        build_model("aurel", 3, shapes, {})
+    batch, _ = toy_batch(2)
+    with pytest.raises(MerecError, match="needs the fold's AU graph"):
+        make("aurel")({k: v for k, v in batch.items() if k != "adjacency"})
+    prior = roi_au_prior(ROI_NAMES, AUS, 2.0)
+    assert prior[0].tolist() == [2.0, 2.0, 0.0, 0.0]  # AU1 -> brows
+    assert prior[2].tolist() == [0.0, 0.0, 0.0, 2.0]  # AU12 -> mouth
+    model = make("aurel")
+    assert isinstance(model, AURelNet) and torch.equal(model.roi_to_au.detach(), prior)
+    no_context = build_model("aurel", 3, SHAPES, {})
+    assert torch.equal(no_context.roi_to_au.detach(), torch.zeros(5, 4))  # uniform without names
+
+
+def test_c3d_squeeze_excitation_is_optional() -> None:
+    with_se, without = make("c3d", se=True), make("c3d", se=False)
+    assert any(isinstance(m, SqueezeExcite3d) for m in with_se.modules())
+    assert not any(isinstance(m, SqueezeExcite3d) for m in without.modules())
+    gate = SqueezeExcite3d(4, 2)
+    x = torch.randn(2, 4, 3, 5, 5)
+    assert gate(x).shape == x.shape
+
+
+def test_bad_model_options_are_clear_errors() -> None:
+    with pytest.raises(MerecError, match=r"train.models.c3d: unknown option\(s\) depth; allowed: .*widths"):
+        build_model("c3d", 3, SHAPES, {"depth": 3})
+    with pytest.raises(MerecError, match="multiple of heads"):
+        build_model("aurel", 3, SHAPES, {"width": 10, "heads": 4})
+    with pytest.raises(MerecError, match="halve the 16x16 face map"):
+        build_model("c3d", 3, SHAPES, {"widths": [2, 2, 2, 2, 2]})
+    with pytest.raises(MerecError, match="unknown model"):
+        build_model("resnet", 3, SHAPES, {})
+    assert set(model_options("aurel")) >= {"width", "heads", "gcn_layers", "dropout", "prior"}
+
+
+def test_aurel_frame_stride_keeps_the_apex_and_stabilisation_removes_common_motion() -> None:
+    batch, _ = toy_batch(3)
+    model = make("aurel", frame_stride=2).eval()  # T = 4: frames 1 and 3 (the apex)
+    reference = model(batch)
+    unused = batch["rois"].clone()
+    unused[:, :, [0, 2]] += 5.0
+    assert torch.equal(model(batch | {"rois": unused}), reference)
+    used = batch["rois"].clone()
+    used[:, :, 3, 2] += 5.0
+    assert not torch.allclose(model(batch | {"rois": used}), reference)
+    # a head translation moves every ROI alike: stabilisation removes it from u and v
+    drift = batch["rois"].clone()
+    drift[:, :, :, :2] += torch.randn(3, 1, 4, 2, 1, 1)
+    assert torch.allclose(make("aurel").eval()(batch | {"rois": drift}), make("aurel").eval()(batch), atol=1e-5)
+    raw = make("aurel", stabilise=False).eval()
+    assert not torch.allclose(raw(batch | {"rois": drift}), raw(batch), atol=1e-3)
+
+
+def test_the_params_schema_lists_every_model_option() -> None:
+    from merec.config import schema
+
+    sections = schema()["properties"]["train"]["properties"]["models"]["properties"]
+    assert sorted(sections) == sorted(MODELS)
+    for name in MODELS:
+        assert sorted(sections[name]["properties"]) == sorted(model_options(name)), name
