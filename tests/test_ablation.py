@@ -1,0 +1,33 @@
+"""The ablation script on the tiny configuration: one row per change, only affected stages rerun."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_workflow import make_copy, run
+
+
+@pytest.mark.slow
+def test_ablation_table_reruns_only_what_each_row_changes(tmp_path: Path) -> None:
+    root = make_copy(tmp_path)
+    output = root / "ablation.md"
+    result = run(
+        root,
+        sys.executable,
+        "workflow/scripts/ablation.py",
+        "--seeds", "0", "1",
+        "--row", "train.model=stst",
+        "--cores", "2",
+        "--output", str(output),
+    )  # fmt: skip
+    rows = [line for line in output.read_text().splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == ["baseline (params.yaml)", "train.model: stst"]
+    assert all(re.search(r"\d\.\d{3} ± \d\.\d{3}", row) for row in rows[1:])
+    assert "seeds 0, 1" in rows[0] and result.stdout.strip() == output.read_text().split("\n", 1)[1].strip()
+    log = (root / "ablation/row1/ablation.log").read_text()
+    ran = {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", log.split("Job stats:")[-1], re.M)} - {"total"}
+    assert ran == {"train", "evaluate"}  # the baseline's features were reused
