@@ -29,7 +29,7 @@ fi
 
 case "${1:-run}" in
     run)
-        snakemake --cores "${CORES:-all}" results/synth/loso.csv
+        snakemake --cores "${CORES:-all}"  # rule all: LOSO metrics and frame strips of every dataset
         python -c "import json; m = json.load(open('results/synth/metrics.json')); print('pooled LOSO: UF1 {uf1:.3f}  UAR {uar:.3f}  accuracy {accuracy:.3f}  ({n_samples} samples, {n_folds} folds)'.format(**m))"
         echo "metrics written to results/synth/metrics.json"
         ;;

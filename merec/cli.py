@@ -87,6 +87,13 @@ def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> object:
     return run(args.samples, args.folds, args.output, args.dataset, seeds=seeds)
 
 
+def _strips(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.strips import StripParams, run
+
+    p = StripParams.from_mapping(section(params, "report"))
+    return run(args.samples, args.input, args.magnified, args.output, p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="merec", description=__doc__.split("\n\n")[0])
@@ -137,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--output", required=True)
     sub.add_argument("--dataset", default="", help="dataset name for titles")
     sub.add_argument("--seeds", type=int, nargs="+", help="seeds to evaluate (default: train.seeds of the params file)")
+    sub = command("strips", _strips, "interpolated vs magnified frame strips of a few samples, for the report")
+    sub.add_argument("--samples", required=True, help="samples table (labels; classes.json beside it)")
+    sub.add_argument("--input", required=True, help="the interpolate stage's folder (original frames)")
+    sub.add_argument("--magnified", required=True, help="the magnify stage's folder")
+    sub.add_argument("--output", required=True, help="folder to write: <sample>.png per strip and strips.csv")
     return parser
 
 

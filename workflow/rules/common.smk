@@ -40,6 +40,7 @@ CODE = {
     "au_graph": ["merec/au_graph.py"],
     "train": ["merec/train.py", "merec/checkpoints.py"] + sorted(str(p) for p in Path("merec/models").glob("*.py")),
     "evaluate": ["merec/evaluate.py"],
+    "strips": ["merec/strips.py"],
 }
 
 

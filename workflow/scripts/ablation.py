@@ -51,6 +51,7 @@ def project_files(root: Path) -> list[str]:
         text=True,
         check=True,
     ).stdout.splitlines()
+    listed = [name for name in listed if not name.startswith("results/")]  # the checkout's own metrics
     return [name for name in listed if (root / name).is_file() or (root / name).is_symlink()]
 
 

@@ -1,0 +1,202 @@
+"""Frame strips for the report: interpolated vs magnified frames of a few samples.
+
+For each chosen sample one PNG with three rows over the same frames (onset to apex):
+
+1. the interpolated frames (the ``interpolate`` stage: aligned, unmagnified),
+2. the magnified frames (the ``magnify`` stage),
+3. the magnified frame minus the magnified onset (mean over colour channels), multiplied by
+   ``report.diff_gain`` and shown on a diverging colour map, so that sub-pixel motion is visible.
+
+Samples are chosen deterministically: samples of ``samples.csv`` present in both stage folders,
+sorted by id within each class, taken round-robin over the class list of ``classes.json`` (the
+first sample of every class, then the second of every class, ...) until ``report.strips`` are
+chosen. Reads ``<interpolated>/<sample>.npz`` and ``<magnified>/<sample>.npz`` (array ``frames``,
+(T, H, W, 3) uint8 RGB, frame 0 the onset) and writes into ``output_dir`` (atomically, as a
+whole): ``<sample>.png`` per chosen sample and ``strips.csv`` listing them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from merec.io import MerecError, PathLike, atomic_dir, load_npz, write_csv
+from merec.runtime import progress
+
+LOG = logging.getLogger("merec.strips")
+INDEX = "strips.csv"
+INDEX_COLUMNS = ["sample", "subject", "label", "file", "frames"]
+
+
+@dataclass(frozen=True)
+class StripParams:
+    """The ``report`` section of params.yaml.
+
+    ``strips``: samples to draw; ``frames``: frames shown per row, evenly spaced from onset to apex
+    (0 = every frame); ``diff_gain``: factor on the magnified-minus-onset difference.
+    """
+
+    strips: int = 3
+    frames: int = 7
+    diff_gain: float = 10.0
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> StripParams:
+        """Build from the params section; unknown keys are an error naming them."""
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise MerecError(f"report: unknown key(s) {', '.join(unknown)}")
+        params = cls(**values)
+        if params.strips < 1:
+            raise MerecError(f"report.strips must be at least 1, got {params.strips}")
+        if params.frames < 0 or params.frames == 1:
+            raise MerecError(f"report.frames must be 0 (every frame) or at least 2, got {params.frames}")
+        if params.diff_gain <= 0:
+            raise MerecError(f"report.diff_gain must be positive, got {params.diff_gain}")
+        return params
+
+
+def _stage_dir(path: PathLike, stage: str) -> Path:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise MerecError(f"{folder}: the {stage} stage's output folder is missing; run the {stage} stage first")
+    return folder
+
+
+def _read_table(samples_csv: PathLike) -> tuple[pd.DataFrame, list[str]]:
+    """The samples table and the class order (``classes.json`` beside it, else sorted labels)."""
+    path = Path(samples_csv)
+    if not path.is_file():
+        raise MerecError(f"{path}: samples table is missing; run the ingest stage first")
+    table = pd.read_csv(path, dtype=str)
+    missing = [c for c in ("sample", "subject", "label") if c not in table.columns]
+    if missing:
+        raise MerecError(f"{path}: column(s) {', '.join(missing)} missing; rerun the ingest stage")
+    classes_file = path.with_name("classes.json")
+    labels = sorted(table["label"].dropna().unique())
+    classes = list(json.loads(classes_file.read_text())["classes"]) if classes_file.is_file() else labels
+    classes += [label for label in labels if label not in classes]
+    return table, classes
+
+
+def choose_samples(
+    table: pd.DataFrame, classes: Sequence[str], available: set[str], count: int
+) -> list[dict[str, str]]:
+    """Up to ``count`` rows of ``table`` whose sample is in ``available``: round-robin over ``classes``.
+
+    Within a class samples are taken in order of their id, so the choice depends only on the data.
+    """
+    queues = []
+    for label in classes:
+        rows = table[(table["label"] == label) & table["sample"].isin(available)].sort_values("sample")
+        queues.append([{k: str(v) for k, v in row.items()} for _, row in rows.iterrows()])
+    chosen: list[dict[str, str]] = []
+    depth = 0
+    while len(chosen) < count and any(len(queue) > depth for queue in queues):
+        chosen.extend(queue[depth] for queue in queues if len(queue) > depth)
+        depth += 1
+    return chosen[:count]
+
+
+def frame_indices(n_frames: int, shown: int) -> np.ndarray:
+    """``shown`` indices evenly spaced from the first frame to the last (all of them when ``shown`` is 0)."""
+    if shown == 0 or shown >= n_frames:
+        return np.arange(n_frames)
+    return np.unique(np.round(np.linspace(0, n_frames - 1, shown)).astype(int))
+
+
+def _load_frames(folder: Path, sample: str) -> np.ndarray:
+    frames = load_npz(folder / f"{sample}.npz").get("frames")
+    if frames is None or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise MerecError(
+            f"{folder / f'{sample}.npz'}: no 'frames' array of shape (T, H, W, 3); rerun the stage that made it"
+        )
+    return frames
+
+
+def render_strip(
+    original: np.ndarray, magnified: np.ndarray, title: str, path: PathLike, params: StripParams
+) -> list[int]:
+    """Draw the three-row strip of one sample into ``path`` (PNG); returns the frame indices shown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if original.shape != magnified.shape:
+        raise MerecError(
+            f"{title}: interpolated frames {original.shape} and magnified frames {magnified.shape} differ; "
+            "rerun the magnify stage"
+        )
+    shown = frame_indices(len(original), params.frames)
+    difference = magnified.astype(np.float32).mean(axis=-1) - magnified[0].astype(np.float32).mean(axis=-1)
+    limit = 255.0 / params.diff_gain
+    rows = (
+        ("interpolated", [original[i] for i in shown], {}),
+        ("magnified", [magnified[i] for i in shown], {}),
+        (f"magnified − onset\n× {params.diff_gain:g}", [difference[i] for i in shown], {"cmap": "RdBu_r"}),
+    )
+    figure, axes = plt.subplots(3, len(shown), figsize=(1.3 * len(shown) + 0.4, 4.4), dpi=100, squeeze=False)
+    for r, (name, images, style) in enumerate(rows):
+        for c, image in enumerate(images):
+            axis = axes[r, c]
+            if style:
+                axis.imshow(image, vmin=-limit, vmax=limit, **style)
+            else:
+                axis.imshow(image)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if r == 0:
+                where = " (onset)" if shown[c] == 0 else " (apex)" if shown[c] == len(original) - 1 else ""
+                axis.set_title(f"frame {shown[c]}{where}", fontsize=8)
+        axes[r, 0].set_ylabel(name, fontsize=8)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return [int(i) for i in shown]
+
+
+def run(
+    samples_csv: PathLike,
+    interpolated_dir: PathLike,
+    magnified_dir: PathLike,
+    output_dir: PathLike,
+    params: StripParams | None = None,
+) -> pd.DataFrame:
+    """Write the strips of a few samples (see the module docstring); returns the ``strips.csv`` table."""
+    params = params or StripParams()
+    interpolated = _stage_dir(interpolated_dir, "interpolate")
+    magnified = _stage_dir(magnified_dir, "magnify")
+    table, classes = _read_table(samples_csv)
+    available = {p.stem for p in interpolated.glob("*.npz")} & {p.stem for p in magnified.glob("*.npz")}
+    chosen = choose_samples(table, classes, available, params.strips)
+    if not chosen:
+        raise MerecError(
+            f"no sample of {samples_csv} has frames in both {interpolated} and {magnified}; "
+            "rerun the interpolate and magnify stages"
+        )
+    if len(chosen) < params.strips:
+        LOG.warning("only %d sample(s) available for %d strips", len(chosen), params.strips)
+    rows = []
+    with atomic_dir(output_dir) as tmp:
+        for row in progress(chosen, "strips"):
+            sample = row["sample"]
+            title = f"sample {sample} (subject {row['subject']}, class {row['label']})"
+            file = f"{sample}.png"
+            shown = render_strip(
+                _load_frames(interpolated, sample), _load_frames(magnified, sample), title, Path(tmp) / file, params
+            )
+            rows.append({**{k: row[k] for k in ("sample", "subject", "label")}, "file": file, "frames": shown})
+        index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
+        index["frames"] = index["frames"].map(lambda values: " ".join(map(str, values)))
+        write_csv(Path(tmp) / INDEX, index)
+    LOG.info("wrote %d frame strip(s) to %s", len(rows), output_dir)
+    return index
