@@ -46,12 +46,18 @@ SUBJECTS = 28
 CLIPS = 159
 
 
-def samm_sized_dataset(root: Path, frame_size: int) -> int:
-    """159 clips of 28 subjects in SAMM's format at ``root``; returns the clip count."""
-    params = SynthParams(subjects=SUBJECTS, samples_per_class=2, frame_size=frame_size, clip_frames=32)
+def samm_sized_dataset(root: Path, frame_size: int, subjects: int = SUBJECTS, wanted: int = CLIPS) -> int:
+    """``wanted`` clips (159) of ``subjects`` (28) in SAMM's format at ``root``; returns the clip count.
+
+    The generator makes 6 clips per subject (2 per class); one clip is dropped from each of the
+    last subjects until ``wanted`` remain.
+    """
+    if not subjects * 5 <= wanted <= subjects * 6:
+        raise SystemExit(f"--clips must lie between 5 and 6 per subject ({subjects * 5}..{subjects * 6})")
+    params = SynthParams(subjects=subjects, samples_per_class=2, frame_size=frame_size, clip_frames=32)
     clips = generate(root, params)
     dropped = []
-    for subject in range(SUBJECTS, SUBJECTS - (len(clips) - CLIPS), -1):
+    for subject in range(subjects, subjects - (len(clips) - wanted), -1):
         dropped.append(max((c for c in clips if c.subject == subject), key=lambda c: c.filename))
     for clip in dropped:
         shutil.rmtree(root / f"{clip.subject:03d}" / clip.filename)
@@ -118,6 +124,8 @@ def main() -> int:
     parser.add_argument("--face-size", type=int, default=64, help="face.size: aligned crop (px)")
     parser.add_argument("--frames", type=int, default=9, help="interpolate.frames")
     parser.add_argument("--epochs", type=int, default=5, help="train.epochs")
+    parser.add_argument("--subjects", type=int, default=SUBJECTS, help="subjects (SAMM: 28)")
+    parser.add_argument("--clips", type=int, default=CLIPS, help="clips (SAMM: 159)")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="merec-scale-"))
     params = scale_params(args)
@@ -126,15 +134,16 @@ def main() -> int:
         for path in copies.values():
             make_copy(ROOT, path, params, None)
         started = time.perf_counter()
-        clips = samm_sized_dataset(copies[1] / "data/raw/samm", args.frame_size)
+        clips = samm_sized_dataset(copies[1] / "data/raw/samm", args.frame_size, args.subjects, args.clips)
         shutil.copytree(copies[1] / "data/raw/samm", copies[2] / "data/raw/samm")
-        print(f"dataset: {clips} clips, {SUBJECTS} subjects ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        elapsed = time.perf_counter() - started
+        print(f"dataset: {clips} clips, {args.subjects} subjects ({elapsed:.0f} s)", file=sys.stderr)
         results = {cores: measure(path, cores) for cores, path in copies.items()}
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     one, two = results[1], results[2]
-    print(f"| measure ({clips} clips, {SUBJECTS} subjects) | --cores 1 | --cores 2 | target |")
+    print(f"| measure ({clips} clips, {args.subjects} subjects) | --cores 1 | --cores 2 | target |")
     print("|---|---:|---:|---|")
     print(f"| `snakemake -n` before the run ({one['jobs']:.0f} jobs) | {one['dry_run_s']:.2f} s | "
           f"{two['dry_run_s']:.2f} s | ≤ 3 s |")  # fmt: skip

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from merec.datasets import clip_frame_paths
 from merec.datasets.common import is_safe_id
 from merec.io import MerecError, PathLike, atomic_dir, read_image, save_npz, write_csv
 from merec.landmarks import Face, detect_faces, eye_centres
-from merec.runtime import progress
+from merec.runtime import available_threads, ordered_map
 
 LOG = logging.getLogger("merec.face")
 AMBIGUOUS_AREA = 0.5  # a second face at least this fraction of the largest one's area is an error
@@ -165,24 +166,61 @@ def run(samples_csv: PathLike, output_dir: PathLike, params: FaceParams) -> pd.D
     samples = pd.read_csv(samples_csv, dtype={"subject": str, "fold": str, "sample": str})
     _check_sample_ids(samples, samples_csv)
     skipped = []
+    workers = available_threads()
+    if workers > 1:
+        cv2.setNumThreads(1)  # one clip per worker process instead
     with atomic_dir(output_dir) as tmp:
-        for _, row in progress(samples.iterrows(), "face", total=len(samples)):
-            try:
-                frames, numbers, paths = _read_clip(row)
-                where = f"the onset frame {paths[0]}"
-                aligned = align_clip(frames, int(row["apex"]) - int(row["onset"]), row["sample"], params, where)
-            except MerecError as exc:
+        rows = [row for _, row in samples.iterrows()]
+        jobs = [(row, Path(tmp), params) for row in rows]
+        results = ordered_map(_align_sample, jobs, workers, "face")
+        with closing(results):  # on an error, stop the workers before the temporary folder goes
+            for row, (failure, records) in zip(rows, results, strict=True):
+                for record in records:  # warnings of the worker, in sample order
+                    logging.getLogger(record.name).handle(record)
+                if failure is None:
+                    continue
                 if params.on_error == "fail":
-                    raise
-                LOG.warning("skipping %s", exc)
-                skipped.append({"sample": row["sample"], "subject": row["subject"], "reason": str(exc)})
-                continue
-            save_npz(Path(tmp) / f"{row['sample']}.npz", frame_numbers=numbers, **aligned)
+                    raise MerecError(failure)
+                LOG.warning("skipping %s", failure)
+                skipped.append({"sample": row["sample"], "subject": row["subject"], "reason": failure})
         report = pd.DataFrame(skipped, columns=["sample", "subject", "reason"])
         _check_no_subject_lost(samples, report)
         write_csv(Path(tmp) / "skipped.csv", report)
     LOG.info("aligned %d of %d samples (%d skipped)", len(samples) - len(report), len(samples), len(report))
     return report
+
+
+class _Collect(logging.Handler):
+    """Keeps a worker's log records (message formatted) so that the main process can emit them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg, record.args, record.exc_info = record.getMessage(), None, None
+        self.records.append(record)
+
+
+def _align_sample(job: tuple[pd.Series, Path, FaceParams]) -> tuple[str | None, list[logging.LogRecord]]:
+    """Align one sample into ``folder``: the error message when it cannot be, and the log records."""
+    row, folder, params = job
+    package = logging.getLogger("merec")
+    collect, propagate = _Collect(), package.propagate
+    package.addHandler(collect)
+    package.propagate = False
+    try:
+        frames, numbers, paths = _read_clip(row)
+        where = f"the onset frame {paths[0]}"
+        aligned = align_clip(frames, int(row["apex"]) - int(row["onset"]), row["sample"], params, where)
+    except MerecError as exc:
+        return str(exc), collect.records
+    else:
+        save_npz(folder / f"{row['sample']}.npz", frame_numbers=numbers, **aligned)
+    finally:
+        package.removeHandler(collect)
+        package.propagate = propagate
+    return None, collect.records
 
 
 def _check_sample_ids(samples: pd.DataFrame, samples_csv: PathLike) -> None:

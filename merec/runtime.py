@@ -6,13 +6,14 @@ import logging
 import os
 import random
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
 T = TypeVar("T")
+R = TypeVar("R")
 LOG = logging.getLogger("merec")
 
 
@@ -93,3 +94,19 @@ def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterato
         disable=os.environ.get("MEREC_NO_PROGRESS") == "1",
         dynamic_ncols=interactive,
     )
+
+
+def ordered_map(function: Callable[[T], R], items: Sequence[T], workers: int, desc: str) -> Iterator[R]:
+    """``function`` over ``items``, results in order, with a progress bar.
+
+    With ``workers > 1`` the items are shared among that many forked processes (for CPU-bound
+    NumPy/OpenCV/dlib work; ``function`` and the items must be picklable). Closing the iterator
+    early (an error in the consumer) stops the workers.
+    """
+    if workers > 1 and len(items) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(min(workers, len(items))) as pool:
+            yield from progress(pool.imap(function, items), desc, total=len(items))
+    else:
+        yield from progress(map(function, items), desc, total=len(items))

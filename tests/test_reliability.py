@@ -223,6 +223,30 @@ def test_skip_lists_every_bad_clip_and_keeps_the_good_ones(tmp_path: Path) -> No
     assert sorted(p.stem for p in sample_files(tmp_path / "face")) == ["a-1", "b-1"]
 
 
+@pytest.mark.parametrize("on_error", ["skip", "fail"])
+def test_face_gives_the_same_outputs_and_errors_with_one_or_two_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_error: str
+) -> None:
+    clips = {"a-1": ("a", [ONE_FACE] * 3), "a-2": ("a", [NO_FACE] * 3), "a-3": ("a", [TWO_FACES] * 3)}
+    clips |= {f"b-{i}": ("b", [ONE_FACE] * 3) for i in range(4)}
+    table = clip_table(tmp_path, clips)
+    outcome = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("OMP_NUM_THREADS", workers)
+        output = tmp_path / f"face-{workers}"
+        try:
+            skipped = run_face(table, output, FaceParams(size=64, on_error=on_error))
+        except MerecError as exc:
+            outcome[workers] = str(exc)
+            assert not output.exists() and not list(tmp_path.glob(f".face-{workers}*"))  # nothing half-written
+            continue
+        arrays = {f.stem: load_npz(f)["frames"].tobytes() for f in sample_files(output)}
+        outcome[workers] = (skipped["sample"].tolist(), arrays)
+    assert outcome["1"] == outcome["2"]
+    if on_error == "fail":
+        assert "sample a-2: no face found" in outcome["1"]  # the first bad sample in table order
+
+
 def test_skip_that_would_remove_a_whole_subject_fails_loudly(tmp_path: Path) -> None:
     """samples.csv fixes the fold set: skipping every clip of a subject would silently drop a fold."""
     table = clip_table(

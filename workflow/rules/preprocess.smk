@@ -11,6 +11,7 @@ rule face:
         face=config["face"],
     log:
         "logs/{dataset}/face.log",
+    threads: 2
     benchmark:
         "benchmarks/out/{dataset}/face.tsv"
     shell:
