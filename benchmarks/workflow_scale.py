@@ -77,7 +77,8 @@ def scale_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def environment(workdir: Path) -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(workdir), MEREC_NO_PROGRESS="1", DVC_NO_ANALYTICS="1")
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # merec, as installed here
+    return dict(os.environ, PATH=path, PYTHONPATH=str(workdir), MEREC_NO_PROGRESS="1", DVC_NO_ANALYTICS="1")
 
 
 def timed(workdir: Path, *command: str) -> tuple[float, str]:

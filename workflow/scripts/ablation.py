@@ -101,7 +101,8 @@ def make_copy(source: Path, target: Path, params: dict[str, Any], shared_from: P
 
 
 def run_workflow(workdir: Path, target: str, cores: str) -> None:
-    env = dict(os.environ, PYTHONPATH=str(workdir), MEREC_NO_PROGRESS="1")
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # merec, as installed here
+    env = dict(os.environ, PATH=path, PYTHONPATH=str(workdir), MEREC_NO_PROGRESS="1")
     command = [sys.executable, "-m", "snakemake", "--cores", cores, target]
     with open(workdir / "ablation.log", "w") as log:
         result = subprocess.run(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
