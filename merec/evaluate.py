@@ -14,8 +14,9 @@ that component's subjects.
 
 Reads ``<folds_dir>/seed-<S>/<fold>/{predictions,history}.csv`` (and ``fold.json``) and writes
 into ``output_dir``: ``metrics.json`` (DVC metrics), ``loso.csv``, ``per_class.csv``,
-``predictions.csv`` (with a ``seed`` column), ``confusion.png`` (summed over seeds),
-``learning_curve.png``, ``plots/confusion.csv`` and ``plots/learning_curve.csv`` (DVC plot data).
+``predictions.csv`` (with a ``seed`` column), ``learning_curves.csv`` (every run's history, long
+format), ``confusion.png`` (summed over seeds), ``learning_curve.png``, and the DVC plot data
+``plots/confusion.csv`` and ``plots/learning_curve.csv`` (mean over folds and seeds per epoch).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from merec.train import SEED_PREFIX, read_classes, read_samples, seed_dir_name
 LOG = logging.getLogger("merec.evaluate")
 SCORES = ("uf1", "uar", "accuracy")
 CURVE_COLUMNS = ["epoch", "fold", "seed", "train_loss", "train_accuracy", "val_loss", "val_accuracy"]
+CURVE_VALUES = CURVE_COLUMNS[3:]
 
 
 def scores(truth: Sequence[str], predicted: Sequence[str], classes: Sequence[str]) -> dict[str, float]:
@@ -199,6 +201,14 @@ def plot_confusion(matrix: np.ndarray, classes: Sequence[str], title: str, path:
     plt.close(figure)
 
 
+def mean_curve(curve: pd.DataFrame) -> pd.DataFrame:
+    """Mean over runs (folds x seeds) per epoch, with the number of runs that reached the epoch."""
+    grouped = curve.groupby("epoch", sort=True)
+    mean = grouped[CURVE_VALUES].mean()
+    mean["runs"] = grouped.size()
+    return mean.reset_index()
+
+
 def plot_learning_curve(curve: pd.DataFrame, title: str, path: PathLike) -> None:
     """Save mean (± sd over folds and seeds) loss and accuracy per epoch, training and validation."""
     import matplotlib
@@ -301,7 +311,8 @@ def run(
         predictions[["sample", "seed", "label", "predicted"]].rename(columns={"label": "actual"}),
     )
     curve = collect_histories(folds_dir, predictions)
-    write_csv(out / "plots" / "learning_curve.csv", curve.round(6))
+    write_csv(out / "learning_curves.csv", curve.round(6))
+    write_csv(out / "plots" / "learning_curve.csv", mean_curve(curve).round(6))
     n_seeds = len(per_seed)
     seeds_text = f"{n_seeds} seeds, " if n_seeds > 1 else ""
     plot_learning_curve(

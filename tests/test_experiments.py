@@ -91,8 +91,16 @@ def queued(repo: Path) -> str:
 
 def test_metrics_and_plot_data_are_committed_with_the_pipeline(repo: Path) -> None:
     tracked = set(run(repo, "git", "ls-files", "results").stdout.split())
-    assert {"results/synth/metrics.json", "results/synth/plots/confusion.csv"} <= tracked
+    assert {"results/synth/metrics.json", "results/synth/per_class.csv", "results/synth/plots/confusion.csv"} <= tracked
     assert "results/synth/loso.csv" not in tracked  # DVC-cached outputs stay out of git
+
+
+def test_plots_show_the_confusion_matrix_per_class_f1_and_the_mean_learning_curve(repo: Path) -> None:
+    shown = json.loads(dvc(repo, "plots", "show", "--json").stdout)["data"]
+    assert {"results/synth/per_class.csv", "results/synth/plots/confusion.csv"} <= set(shown)
+    (curve,) = shown["results/synth/plots/learning_curve.csv"]
+    points = curve["content"]["data"]["values"]
+    assert [int(point["epoch"]) for point in points] == [1, 2]  # one point per epoch: the mean over folds
 
 
 def test_exp_run_reruns_only_what_the_change_affects(repo: Path) -> None:

@@ -167,9 +167,12 @@ def test_evaluate_run_pools_folds_and_writes_reports(tmp_path) -> None:
         assert (tmp_path / "out" / name).is_file()
     per_class = pd.read_csv(tmp_path / "out" / "per_class.csv")
     assert list(per_class["class"]) == CLASSES3 and per_class["recall"].tolist() == [1.0, 0.0, 1.0]
-    curve = pd.read_csv(tmp_path / "out" / "plots" / "learning_curve.csv")
-    assert list(curve.columns) == evaluate.CURVE_COLUMNS and len(curve) == 6
-    assert curve["val_loss"].isna().all() and set(curve["fold"]) == {"d-a", "d-b"}
+    curves = pd.read_csv(tmp_path / "out" / "learning_curves.csv")
+    assert list(curves.columns) == evaluate.CURVE_COLUMNS and len(curves) == 6
+    assert curves["val_loss"].isna().all() and set(curves["fold"]) == {"d-a", "d-b"}
+    mean = pd.read_csv(tmp_path / "out" / "plots" / "learning_curve.csv")  # the DVC plot: one row per epoch
+    assert mean["epoch"].tolist() == [1, 2, 3] and mean["runs"].tolist() == [2, 2, 2]
+    assert mean["train_loss"].tolist() == pytest.approx(curves.groupby("epoch")["train_loss"].mean().tolist())
 
 
 def test_several_seeds_give_mean_and_sd_next_to_each_seed(tmp_path) -> None:
@@ -191,8 +194,9 @@ def test_several_seeds_give_mean_and_sd_next_to_each_seed(tmp_path) -> None:
     assert (last["fold"], last["seed"]) == ("pooled", "mean") and last["accuracy"] == pytest.approx(0.625)
     predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
     assert sorted(predictions["seed"].unique()) == [0, 3]
-    curve = pd.read_csv(tmp_path / "out" / "plots" / "learning_curve.csv")
-    assert len(curve) == 12 and curve["val_loss"].notna().all() and sorted(curve["seed"].unique()) == [0, 3]
+    curves = pd.read_csv(tmp_path / "out" / "learning_curves.csv")
+    assert len(curves) == 12 and curves["val_loss"].notna().all() and sorted(curves["seed"].unique()) == [0, 3]
+    assert pd.read_csv(tmp_path / "out" / "plots" / "learning_curve.csv")["runs"].tolist() == [4, 4, 4]
     # without explicit seeds every seed folder counts
     everything = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "all", "toy")
     assert everything["n_seeds"] == 3

@@ -53,6 +53,7 @@ rule evaluate:
             labels={"dataset": "{dataset}", "table": "per-class scores (per_class.csv)"},
         ),
         predictions="results/{dataset}/predictions.csv",
+        learning_curves="results/{dataset}/learning_curves.csv",
         confusion=report(
             "results/{dataset}/confusion.png",
             caption="../report/confusion.rst",

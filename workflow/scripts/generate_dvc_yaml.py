@@ -40,6 +40,7 @@ METRICS = {"metrics"}
 PLOTS = {
     "confusion_plot": {"template": "confusion", "x": "actual", "y": "predicted"},
     "confusion": {},
+    "per_class": {"template": "bar_horizontal", "x": "f1", "y": "class"},
     "learning_curve_plot": {"x": "epoch", "y": "train_loss"},
     "learning_curve": {},
     "curve": {"x": "step", "y": "val_ssim"},
