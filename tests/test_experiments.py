@@ -144,6 +144,21 @@ def test_a_queued_experiment_equals_the_same_change_run_in_the_workspace(repo: P
         restore_baseline(repo)
 
 
+def test_a_queued_experiment_runs_the_code_it_was_queued_with(repo: Path) -> None:
+    """Stages run ``python -m merec`` in the experiment's workspace: its merec, not the installed one."""
+    code = repo / "merec/evaluate.py"
+    original = code.read_text()
+    code.write_text(original + '\nprint("evaluate code as queued", file=__import__("sys").stderr)\n')
+    try:
+        dvc(repo, "exp", "run", "--queue", "-n", "edited")
+    finally:
+        code.write_text(original)  # the workspace moves on before the queue runs
+    dvc(repo, "queue", "start", "-j", "1")
+    wait_for_queue(repo)
+    logs = dvc(repo, "queue", "logs", "edited").stdout
+    assert dvc_ran(logs) == {"evaluate"} and "evaluate code as queued" in logs
+
+
 def test_plots_diff_compares_confusion_matrices_across_experiments(repo: Path, queued: str, tmp_path: Path) -> None:
     target = "results/synth/plots/confusion.csv"
     shown = json.loads(dvc(repo, "plots", "diff", "HEAD", *QUEUED, "--targets", target, "--json").stdout)

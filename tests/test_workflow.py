@@ -261,10 +261,10 @@ def test_both_tools_run_the_same_commands(snake_repo: Path, dvc_repo: tuple[Path
             re.sub(r"/train/[^/ ]+\.log", "/train/all.seed-all.log", line.split(":", 1)[1].strip()),
         )
         for line in snake.splitlines()
-        if line.startswith("Shell command: merec ")
+        if line.startswith("Shell command: python -m merec ")
     }
     dvc = run(dvc_repo[0], sys.executable, "-m", "dvc", "repro", "--dry", "--force").stdout
-    dvc_commands = {line[2:].strip() for line in dvc.splitlines() if line.startswith("> merec ")}
+    dvc_commands = {line[2:].strip() for line in dvc.splitlines() if line.startswith("> python -m merec ")}
     assert snake_commands and snake_commands == dvc_commands
 
 

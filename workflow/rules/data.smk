@@ -11,7 +11,7 @@ rule synth:
     log:
         "logs/synth/synth.log",
     shell:
-        "merec synth --output {output} --log {log}"
+        "python -m merec synth --output {output} --log {log}"
 
 
 checkpoint ingest:
@@ -28,4 +28,4 @@ checkpoint ingest:
     log:
         "logs/{dataset}/ingest.log",
     shell:
-        "merec ingest --dataset {wildcards.dataset} --output {output.samples} --log {log}"
+        "python -m merec ingest --dataset {wildcards.dataset} --output {output.samples} --log {log}"

@@ -17,4 +17,4 @@ rule magnet_train:
     benchmark:
         "benchmarks/out/magnet_train.tsv"
     shell:
-        "merec magnet-train --output models/magnet --log {log}"
+        "python -m merec magnet-train --output models/magnet --log {log}"

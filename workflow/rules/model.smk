@@ -20,7 +20,7 @@ rule train:
     benchmark:
         "benchmarks/out/{dataset}/train/{fold}.seed-{seed}.tsv"
     shell:
-        "merec train --samples {input.samples} --features {input.features} --au-graph {input.au_graph}"
+        "python -m merec train --samples {input.samples} --features {input.features} --au-graph {input.au_graph}"
         " --output results/{wildcards.dataset}/folds --fold {wildcards.fold} --seed {wildcards.seed} --log {log}"
 
 
@@ -75,5 +75,5 @@ rule evaluate:
     log:
         "logs/{dataset}/evaluate.log",
     shell:
-        "merec evaluate --samples {input.samples} --folds results/{wildcards.dataset}/folds"
+        "python -m merec evaluate --samples {input.samples} --folds results/{wildcards.dataset}/folds"
         " --output results/{wildcards.dataset} --dataset {wildcards.dataset} --log {log}"

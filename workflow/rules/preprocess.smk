@@ -15,7 +15,7 @@ rule face:
     benchmark:
         "benchmarks/out/{dataset}/face.tsv"
     shell:
-        "merec face --samples {input.samples} --output {output} --log {log}"
+        "python -m merec face --samples {input.samples} --output {output} --log {log}"
 
 
 rule interpolate:
@@ -32,7 +32,7 @@ rule interpolate:
     benchmark:
         "benchmarks/out/{dataset}/interpolate.tsv"
     shell:
-        "merec interpolate --input {input.frames} --output {output} --log {log}"
+        "python -m merec interpolate --input {input.frames} --output {output} --log {log}"
 
 
 rule magnify:
@@ -50,7 +50,7 @@ rule magnify:
     benchmark:
         "benchmarks/out/{dataset}/magnify.tsv"
     shell:
-        "merec magnify --input {input.frames} --output {output} --log {log}"
+        "python -m merec magnify --input {input.frames} --output {output} --log {log}"
 
 
 rule features:
@@ -67,7 +67,7 @@ rule features:
     benchmark:
         "benchmarks/out/{dataset}/features.tsv"
     shell:
-        "merec features --input {input.frames} --output {output} --log {log}"
+        "python -m merec features --input {input.frames} --output {output} --log {log}"
 
 
 rule au_graph:
@@ -81,4 +81,4 @@ rule au_graph:
     log:
         "logs/{dataset}/au_graph.log",
     shell:
-        "merec au-graph --samples {input.samples} --output {output} --log {log}"
+        "python -m merec au-graph --samples {input.samples} --output {output} --log {log}"

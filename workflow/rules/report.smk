@@ -23,5 +23,5 @@ rule strips:
     log:
         "logs/{dataset}/strips.log",
     shell:
-        "merec strips --samples {input.samples} --input {input.interpolated} --magnified {input.magnified}"
+        "python -m merec strips --samples {input.samples} --input {input.interpolated} --magnified {input.magnified}"
         " --output {output} --log {log}"
