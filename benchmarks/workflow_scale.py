@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import shutil
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow/scripts"))
-from ablation import make_copy, set_param  # noqa: E402
+from ablation import environment, make_copy, set_param  # noqa: E402
 
 from merec.datasets.synth import ANNOTATION_FILE, SynthParams, _write_workbook, generate  # noqa: E402
 
@@ -74,11 +73,6 @@ def scale_params(args: argparse.Namespace) -> dict[str, Any]:
     set_param(params, "interpolate.frames", args.frames)
     set_param(params, "train.epochs", args.epochs)
     return params
-
-
-def environment(workdir: Path) -> dict[str, str]:
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # merec, as installed here
-    return dict(os.environ, PATH=path, PYTHONPATH=str(workdir), MEREC_NO_PROGRESS="1", DVC_NO_ANALYTICS="1")
 
 
 def timed(workdir: Path, *command: str) -> tuple[float, str]:

@@ -31,8 +31,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support, recall_score
 
+from merec.datasets.ingest import read_classes, read_samples
 from merec.io import MerecError, PathLike, atomic_path, write_csv, write_json
-from merec.train import SEED_PREFIX, read_classes, read_samples, seed_dir_name
+from merec.train import SEED_PREFIX, seed_dir_name
 
 LOG = logging.getLogger("merec.evaluate")
 SCORES = ("uf1", "uar", "accuracy")

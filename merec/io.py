@@ -254,22 +254,13 @@ def map_sample_dir(
     OpenCV work; torch stages use intra-op threads instead). The output directory is written
     atomically; the number of samples is returned.
     """
-    import multiprocessing
-
-    from merec.runtime import progress
+    from merec.runtime import ordered_map
 
     files = sample_files(input_dir)
     if not files:
         raise MerecError(f"{input_dir}: no samples to process; check the previous stage's log")
     with atomic_dir(output_dir) as tmp:
         jobs = [(file, Path(tmp) / file.name) for file in files]
-        if workers > 1 and len(files) > 1:
-            context = multiprocessing.get_context("fork")
-            with context.Pool(min(workers, len(files)), initializer=_init_worker, initargs=(transform,)) as pool:
-                for _ in progress(pool.imap_unordered(_process_file, jobs), desc, total=len(jobs)):
-                    pass
-        else:
-            _init_worker(transform)
-            for job in progress(jobs, desc):
-                _process_file(job)
+        for _ in ordered_map(_process_file, jobs, workers, desc, initializer=_init_worker, initargs=(transform,)):
+            pass
     return len(files)

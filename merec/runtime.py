@@ -8,7 +8,7 @@ import random
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -96,17 +96,28 @@ def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterato
     )
 
 
-def ordered_map(function: Callable[[T], R], items: Sequence[T], workers: int, desc: str) -> Iterator[R]:
+def ordered_map(
+    function: Callable[[T], R],
+    items: Sequence[T],
+    workers: int,
+    desc: str,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple[Any, ...] = (),
+) -> Iterator[R]:
     """``function`` over ``items``, results in order, with a progress bar.
 
     With ``workers > 1`` the items are shared among that many forked processes (for CPU-bound
-    NumPy/OpenCV/dlib work; ``function`` and the items must be picklable). Closing the iterator
-    early (an error in the consumer) stops the workers.
+    NumPy/OpenCV/dlib work; ``function`` and the items must be picklable, anything else can reach
+    the workers through ``initializer(*initargs)``, run once in each). Closing the iterator early
+    (an error in the consumer) stops the workers.
     """
     if workers > 1 and len(items) > 1:
         import multiprocessing
 
-        with multiprocessing.get_context("fork").Pool(min(workers, len(items))) as pool:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(min(workers, len(items)), initializer=initializer, initargs=initargs) as pool:
             yield from progress(pool.imap(function, items), desc, total=len(items))
     else:
+        if initializer is not None:
+            initializer(*initargs)
         yield from progress(map(function, items), desc, total=len(items))

@@ -17,7 +17,6 @@ whole): ``<sample>.png`` per chosen sample and ``strips.csv`` listing them.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from merec.datasets.ingest import read_classes, read_samples
 from merec.io import MerecError, PathLike, atomic_dir, load_npz, write_csv
 from merec.runtime import progress
 
@@ -71,19 +71,10 @@ def _stage_dir(path: PathLike, stage: str) -> Path:
 
 
 def _read_table(samples_csv: PathLike) -> tuple[pd.DataFrame, list[str]]:
-    """The samples table and the class order (``classes.json`` beside it, else sorted labels)."""
-    path = Path(samples_csv)
-    if not path.is_file():
-        raise MerecError(f"{path}: samples table is missing; run the ingest stage first")
-    table = pd.read_csv(path, dtype=str)
-    missing = [c for c in ("sample", "subject", "label") if c not in table.columns]
-    if missing:
-        raise MerecError(f"{path}: column(s) {', '.join(missing)} missing; rerun the ingest stage")
-    classes_file = path.with_name("classes.json")
-    labels = sorted(table["label"].dropna().unique())
-    classes = list(json.loads(classes_file.read_text())["classes"]) if classes_file.is_file() else labels
-    classes += [label for label in labels if label not in classes]
-    return table, classes
+    """The samples table and the class order the ingest stage wrote."""
+    if not Path(samples_csv).is_file():
+        raise MerecError(f"{samples_csv}: samples table is missing; run the ingest stage first")
+    return read_samples(samples_csv), read_classes(samples_csv)
 
 
 def choose_samples(

@@ -20,7 +20,6 @@ chosen epoch, validation subjects, sizes, scaling, timing).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import zlib
@@ -35,6 +34,7 @@ import torch
 from torch import nn
 
 from merec.checkpoints import save_state_dict
+from merec.datasets.ingest import read_classes, read_samples
 from merec.io import MerecError, PathLike, atomic_dir, load_npz, write_csv, write_json
 from merec.models import build_model
 from merec.runtime import configure_torch, progress, resolve_device, seed_everything
@@ -137,19 +137,6 @@ class FeatureSet:
     inputs: dict[str, np.ndarray]
     roi_names: list[str]
     missing: list[str]
-
-
-def read_samples(samples_csv: PathLike) -> pd.DataFrame:
-    """The samples table with string ids."""
-    return pd.read_csv(samples_csv, dtype={"subject": str, "fold": str, "sample": str, "aus": str, "label": str})
-
-
-def read_classes(samples_csv: PathLike) -> list[str]:
-    """Fixed class order written by the ingest stage next to the samples table."""
-    path = Path(samples_csv).with_name("classes.json")
-    if not path.is_file():
-        raise MerecError(f"{path} is missing; rerun the ingest stage")
-    return list(json.loads(path.read_text())["classes"])
 
 
 def load_features(samples: pd.DataFrame, features_dir: PathLike) -> FeatureSet:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from merec.datasets import label_classes, load_samples
 from merec.datasets.common import FOLD_DROPPED
@@ -36,3 +39,16 @@ def run(
         f"; FOLDS DROPPED by on_error=skip: {lost}" if lost else "",
     )  # fmt: skip
     return len(samples)
+
+
+def read_samples(samples_csv: PathLike) -> pd.DataFrame:
+    """The samples table this stage wrote, with string ids."""
+    return pd.read_csv(samples_csv, dtype={"subject": str, "fold": str, "sample": str, "aus": str, "label": str})
+
+
+def read_classes(samples_csv: PathLike) -> list[str]:
+    """The fixed class order this stage wrote next to the samples table."""
+    path = Path(samples_csv).with_name("classes.json")
+    if not path.is_file():
+        raise MerecError(f"{path} is missing; rerun the ingest stage")
+    return list(json.loads(path.read_text())["classes"])

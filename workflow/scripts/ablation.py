@@ -100,12 +100,16 @@ def make_copy(source: Path, target: Path, params: dict[str, Any], shared_from: P
     (target / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def environment(workdir: Path) -> dict[str, str]:
+    """Environment for Snakemake/DVC in a working copy: this interpreter's ``python`` first on PATH."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return dict(os.environ, PATH=path, PYTHONPATH=str(workdir), MEREC_NO_PROGRESS="1", DVC_NO_ANALYTICS="1")
+
+
 def run_workflow(workdir: Path, target: str, cores: str) -> None:
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # merec, as installed here
-    env = dict(os.environ, PATH=path, PYTHONPATH=str(workdir), MEREC_NO_PROGRESS="1")
     command = [sys.executable, "-m", "snakemake", "--cores", cores, target]
     with open(workdir / "ablation.log", "w") as log:
-        result = subprocess.run(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        result = subprocess.run(command, cwd=workdir, env=environment(workdir), stdout=log, stderr=subprocess.STDOUT)
     if result.returncode != 0:
         raise SystemExit(f"{workdir.name}: snakemake failed; see {workdir / 'ablation.log'}")
 
