@@ -38,7 +38,7 @@ import torch
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from merec.interpolate import LinearInterpolator
+from merec.interpolate import LinearInterpolator, RifeParams
 from merec.interpolate.rife import RifeInterpolator
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")
@@ -193,14 +193,16 @@ class PlainMaskRife(RifeInterpolator):
 
 
 def make_methods(device: str) -> dict[str, Predictor]:
+    flow_scale = RifeParams.from_mapping({"timestep": "flow_scale"})
+    bisection = RifeParams.from_mapping({"timestep": "bisection"})
     return {
         "linear": _interpolator_predictor(LinearInterpolator()),
         "farneback": _flow_warp_predictor(_farneback),
         "dis": _flow_warp_predictor(_dis),
-        "rife flow_scale": _interpolator_predictor(RifeInterpolator(device=device, timestep="flow_scale")),
-        "rife flow_scale unshifted": _interpolator_predictor(UnshiftedRife(device=device)),
-        "rife flow_scale plain mask": _interpolator_predictor(PlainMaskRife(device=device)),
-        "rife bisection": _interpolator_predictor(RifeInterpolator(device=device, timestep="bisection")),
+        "rife flow_scale": _interpolator_predictor(RifeInterpolator(flow_scale, device)),
+        "rife flow_scale unshifted": _interpolator_predictor(UnshiftedRife(flow_scale, device)),
+        "rife flow_scale plain mask": _interpolator_predictor(PlainMaskRife(flow_scale, device)),
+        "rife bisection": _interpolator_predictor(RifeInterpolator(bisection, device)),
     }
 
 

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from merec.magnify import Magnifier
+from merec.magnify import EvmParams, MagnetParams, Magnifier
 from merec.magnify.evm import EulerianMagnifier
 from merec.magnify.magnet import MagNetMagnifier
 
@@ -34,6 +34,14 @@ def frames_per_second(magnifier: Magnifier, clips: np.ndarray, device: str = "cp
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return clips.shape[0] * clips.shape[1] / (time.perf_counter() - started)
+
+
+def magnet_options(checkpoint: str | None, batch_size: int) -> MagnetParams:
+    """``magnify.magnet`` options: the given checkpoint (default: the shipped one) and batch size."""
+    options: dict[str, object] = {"batch_size": batch_size}
+    if checkpoint:
+        options["checkpoint"] = checkpoint
+    return MagnetParams.from_mapping(options)
 
 
 def main() -> None:
@@ -55,12 +63,12 @@ def main() -> None:
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
         f"{args.threads} CPU thread(s)"
     )
-    baseline = frames_per_second(EulerianMagnifier(alpha=5.0), clips)
+    baseline = frames_per_second(EulerianMagnifier(5.0, EvmParams.from_mapping()), clips)
     print(f"{'evm (baseline), cpu':>24}           : {baseline:8.1f} frames/s ({1000 / baseline:7.1f} ms/frame)")
     for device in devices:
         name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
         for batch in (int(b) for b in args.batch_sizes.split(",")):
-            magnifier = MagNetMagnifier(5.0, device=device, checkpoint=args.checkpoint, batch_size=batch)
+            magnifier = MagNetMagnifier(5.0, magnet_options(args.checkpoint, batch), device)
             fps = frames_per_second(magnifier, clips, device)
             print(
                 f"{name:>24}  batch {batch:>3}: {fps:8.1f} frames/s ({1000 / fps:7.1f} ms/frame)"

@@ -2,11 +2,11 @@
 
 Two sources of pairs, both never seen in training:
 
-* ``synthetic``: scenes from :mod:`merec.magnify.magnet_data` drawn from a different seed
+* ``synthetic``: scenes from :mod:`merec.magnify.training.pairs` drawn from a different seed
   (``--seed``, default 20260101; training uses seed 0 and its validation stream 7919) at 128 x 128,
   foreground and background translating independently; the larger layer motion is ``motion`` px.
 * ``face``: the held-out ``skimage.data.astronaut`` face (128 x 128) deformed by 2-4 smooth local
-  bumps whose peak displacement is ``motion`` px (``magnet_data.face_scene``).
+  bumps whose peak displacement is ``motion`` px (``benchmarks/scenes.py``).
 
 For every input motion (0.05-1 px) and amplification (2, 5, 10 as used in MER, and ``10 / motion``
 as in Oh et al., i.e. a 10 px magnified motion), each method gets the two-frame clip
@@ -34,17 +34,13 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import torch
+from scenes import face_scene
 
 from merec.magnify.evm import EulerianMagnifier
 from merec.magnify.magnet import MagNetMagnifier
-from merec.magnify.magnet_data import (
-    PairConfig,
-    face_scene,
-    poisson_noise,
-    quantise,
-    random_scene,
-)
-from merec.magnify.magnet_train import ssim_uint8
+from merec.magnify.params import EvmParams, MagnetParams
+from merec.magnify.training.loop import ssim_uint8
+from merec.magnify.training.pairs import PairConfig, poisson_noise, quantise, random_scene
 
 MOTIONS = (0.05, 0.1, 0.2, 0.5, 1.0)
 MER_ALPHAS = (2.0, 5.0, 10.0)
@@ -67,14 +63,14 @@ def clip_and_truth(
 
 
 def run(pairs: int, seed: int, checkpoint: str | None, noise: float, device: str) -> pd.DataFrame:
-    magnet = MagNetMagnifier(alpha=1.0, device=device, checkpoint=checkpoint)
+    magnet = MagNetMagnifier(1.0, MagnetParams.from_mapping({"checkpoint": checkpoint} if checkpoint else {}), device)
 
     def methods(alpha: float) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
         magnet.alpha = alpha
         return {
             "none": lambda clip: clip,
-            "evm": EulerianMagnifier(alpha=alpha),
-            "evm_matched": EulerianMagnifier(alpha=max(alpha - 1.0, 0.0)),
+            "evm": EulerianMagnifier(alpha, EvmParams.from_mapping()),
+            "evm_matched": EulerianMagnifier(max(alpha - 1.0, 0.0), EvmParams.from_mapping()),
             "magnet": magnet,
         }
 

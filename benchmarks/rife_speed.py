@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from _reference import load_reference_net, reference_bisection, reference_middle
 
-from merec.interpolate import source_positions, split_positions
+from merec.interpolate import RifeParams, source_positions, split_positions
 from merec.interpolate.rife import RifeInterpolator
 
 
@@ -55,8 +55,10 @@ def smooth_frames(n: int, size: int, seed: int) -> np.ndarray:
 
 
 def bench_ifnet(args: argparse.Namespace, device: str) -> None:
-    merec = RifeInterpolator(device=device, batch_size=max(args.batch_sizes))
-    fast = RifeInterpolator(device=device, batch_size=max(args.batch_sizes), precision="bfloat16")
+    merec = RifeInterpolator(RifeParams.from_mapping({"batch_size": max(args.batch_sizes)}), device)
+    fast = RifeInterpolator(
+        RifeParams.from_mapping({"batch_size": max(args.batch_sizes), "precision": "bfloat16"}), device
+    )
     reference = load_reference_net(device)
     print(f"\n## One IFNet pass at {args.size}x{args.size} ({device})\n")
     print(
@@ -99,7 +101,8 @@ def bench_clips(args: argparse.Namespace, device: str) -> None:
     print("|---:|---:|---:|---:|")
     reference = load_reference_net(device)
     methods = {
-        name: RifeInterpolator(device=device, timestep=name, batch_size=8) for name in ("bisection", "flow_scale")
+        name: RifeInterpolator(RifeParams.from_mapping({"timestep": name, "batch_size": 8}), device)
+        for name in ("bisection", "flow_scale")
     }
     for n_source in args.clip_lengths:
         clip = smooth_frames(n_source, args.size, seed=n_source)

@@ -53,7 +53,9 @@ def samm_sized_dataset(root: Path, frame_size: int, subjects: int = SUBJECTS, wa
     """
     if not subjects * 5 <= wanted <= subjects * 6:
         raise SystemExit(f"--clips must lie between 5 and 6 per subject ({subjects * 5}..{subjects * 6})")
-    params = SynthParams(subjects=subjects, samples_per_class=2, frame_size=frame_size, clip_frames=32)
+    params = SynthParams.from_mapping(
+        {"subjects": subjects, "samples_per_class": 2, "frame_size": frame_size, "clip_frames": 32}
+    )
     clips = generate(root, params)
     dropped = []
     for subject in range(subjects, subjects - (len(clips) - wanted), -1):

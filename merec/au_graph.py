@@ -11,16 +11,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from merec.datasets import parse_aus
-from merec.io import MerecError, PathLike, atomic_dir, save_npz
+from merec.config import Params
+from merec.datasets.aus import parse_aus
+from merec.datasets.ingest import read_samples
+from merec.errors import MerecError
+from merec.io import PathLike, atomic_dir, save_npz
 
 LOG = logging.getLogger("merec.au_graph")
-DEFAULT_AUS = (1, 2, 4, 10, 12, 14, 15, 17, 25)
+
+
+@dataclass(frozen=True)
+class AuGraphParams(Params):
+    """The ``au_graph`` section: ``aus``, the AU numbers of the graph's nodes, in node order."""
+
+    section = "au_graph"
+    aus: tuple[int, ...]
 
 
 def au_matrix(au_strings: Sequence[str], aus: Sequence[int]) -> np.ndarray:
@@ -59,11 +70,10 @@ def fold_graph(samples: pd.DataFrame, held_out_fold: str, aus: Sequence[int]) ->
     }
 
 
-def run(samples_csv: PathLike, output_dir: PathLike, aus: Sequence[int] = DEFAULT_AUS) -> int:
+def run(samples_csv: PathLike, output_dir: PathLike, params: AuGraphParams) -> int:
     """Write ``<fold>.npz`` for every fold of the samples table."""
-    if len(set(aus)) != len(aus) or not aus:
-        raise MerecError(f"au_graph.aus must be a non-empty list of distinct AU numbers, got {list(aus)}")
-    samples = pd.read_csv(samples_csv, dtype={"subject": str, "fold": str, "sample": str, "aus": str})
+    aus = list(params.aus)
+    samples = read_samples(samples_csv)
     folds = sorted(samples["fold"].unique())
     with atomic_dir(output_dir) as tmp:
         for fold in folds:

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from merec.io import MerecError, PathLike, atomic_path
+from merec.errors import MerecError
+from merec.io import PathLike, atomic_path
 
 MAX_LISTED = 12
 

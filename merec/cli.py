@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from merec.config import DEFAULT_PARAMS, dataset_spec, load_params, section
-from merec.io import MerecError
+from merec.errors import MerecError
 from merec.runtime import setup_logging
 
 LOG = logging.getLogger("merec")
@@ -24,74 +24,69 @@ Handler = Callable[[argparse.Namespace, dict[str, Any]], object]
 def _synth(args: argparse.Namespace, params: dict[str, Any]) -> object:
     from merec.datasets.synth import SynthParams, generate
 
-    return generate(args.output, SynthParams(**section(params, "synth")))
+    return generate(args.output, SynthParams.from_params(params))
 
 
 def _ingest(args: argparse.Namespace, params: dict[str, Any]) -> object:
-    from merec.datasets.ingest import run
+    from merec.datasets.ingest import IngestParams, run
 
-    ingest = section(params, "ingest")
-    return run(args.dataset, dataset_spec(params, args.dataset), args.output, ingest["label_set"], ingest["on_error"])
+    return run(args.dataset, dataset_spec(params, args.dataset), args.output, IngestParams.from_params(params))
 
 
 def _face(args: argparse.Namespace, params: dict[str, Any]) -> object:
     from merec.face import FaceParams, run
 
-    return run(args.samples, args.output, FaceParams.from_mapping(section(params, "face")))
+    return run(args.samples, args.output, FaceParams.from_params(params))
 
 
 def _interpolate(args: argparse.Namespace, params: dict[str, Any]) -> object:
-    from merec.interpolate import run
+    from merec.interpolate import InterpolateParams, run
 
-    p = section(params, "interpolate")
-    return run(args.input, args.output, p["method"], p["frames"], p.get(p["method"], {}), p["device"])
+    return run(args.input, args.output, InterpolateParams.from_params(params))
 
 
 def _magnify(args: argparse.Namespace, params: dict[str, Any]) -> object:
-    from merec.magnify import run
+    from merec.magnify import MagnifyParams, run
 
-    p = section(params, "magnify")
-    return run(args.input, args.output, p["method"], p["alpha"], p.get(p["method"], {}), p["device"])
+    return run(args.input, args.output, MagnifyParams.from_params(params))
 
 
 def _features(args: argparse.Namespace, params: dict[str, Any]) -> object:
     from merec.features import FeatureParams, run
 
-    return run(args.input, args.output, FeatureParams.from_mapping(section(params, "features")))
+    return run(args.input, args.output, FeatureParams.from_params(params))
 
 
 def _au_graph(args: argparse.Namespace, params: dict[str, Any]) -> object:
-    from merec.au_graph import run
+    from merec.au_graph import AuGraphParams, run
 
-    return run(args.samples, args.output, section(params, "au_graph")["aus"])
+    return run(args.samples, args.output, AuGraphParams.from_params(params))
 
 
 def _train(args: argparse.Namespace, params: dict[str, Any]) -> object:
     from merec.train import TrainParams, run
 
-    p = TrainParams.from_mapping(section(params, "train"))
-    return run(args.samples, args.features, args.au_graph, args.output, args.fold, p, seed=args.seed)
+    p = TrainParams.from_params(params)
+    return run(args.samples, args.features, args.au_graph, args.output, p, fold=args.fold, seed=args.seed)
 
 
 def _magnet_train(args: argparse.Namespace, params: dict[str, Any]) -> object:
-    from merec.magnify.magnet_train import train_magnet
+    from merec.magnify.training.loop import MagnetTrainParams, train_magnet
 
-    return train_magnet(args.output, **section(params, "magnet_train"))
+    return train_magnet(args.output, MagnetTrainParams.from_params(params))
 
 
 def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> object:
-    from merec.evaluate import run
-    from merec.train import TrainParams
+    from merec.evaluate import EvaluateParams, run
 
-    seeds = args.seeds if args.seeds is not None else TrainParams.from_mapping(section(params, "train")).seeds
-    return run(args.samples, args.folds, args.output, args.dataset, seeds=seeds)
+    seeds = args.seeds if args.seeds is not None else section(params, "train")["seeds"]
+    return run(args.samples, args.folds, args.output, EvaluateParams.from_params(params), args.dataset, seeds)
 
 
 def _strips(args: argparse.Namespace, params: dict[str, Any]) -> object:
     from merec.strips import StripParams, run
 
-    p = StripParams.from_mapping(section(params, "report"))
-    return run(args.samples, args.input, args.magnified, args.output, p)
+    return run(args.samples, args.input, args.magnified, args.output, StripParams.from_params(params))
 
 
 def build_parser() -> argparse.ArgumentParser:

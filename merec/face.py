@@ -22,19 +22,19 @@ merec cannot tell which one is the participant and the clip is an error (or skip
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from merec.datasets import clip_frame_paths
-from merec.datasets.common import is_safe_id
-from merec.io import MerecError, PathLike, atomic_dir, read_image, save_npz, write_csv
+from merec.config import Params
+from merec.datasets.frames import clip_frame_paths
+from merec.datasets.ids import is_safe_id
+from merec.errors import MerecError
+from merec.io import PathLike, atomic_dir, read_image, save_npz, write_csv
 from merec.landmarks import Face, detect_faces, eye_centres
 from merec.runtime import available_threads, ordered_map
 
@@ -43,19 +43,16 @@ AMBIGUOUS_AREA = 0.5  # a second face at least this fraction of the largest one'
 
 
 @dataclass(frozen=True)
-class FaceParams:
-    """The ``face`` section of params.yaml."""
+class FaceParams(Params):
+    """The ``face`` section of params.yaml (defaults and constraints: the params schema)."""
 
-    size: int = 128
-    upsample: int = 1
-    min_score: float = 0.0
-    eye_y: float = 0.38
-    eye_distance: float = 0.36
-    on_error: str = "fail"
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> FaceParams:
-        return cls(**dict(values))
+    section = "face"
+    size: int
+    upsample: int
+    min_score: float
+    eye_y: float
+    eye_distance: float
+    on_error: str
 
 
 def alignment_transform(landmarks: np.ndarray, params: FaceParams) -> np.ndarray:
@@ -161,8 +158,6 @@ def check_frame_sizes(frames: list[np.ndarray], paths: list[Path], sample: str) 
 
 def run(samples_csv: PathLike, output_dir: PathLike, params: FaceParams) -> pd.DataFrame:
     """Align every sample of the table; returns the skipped samples (empty unless on_error=skip)."""
-    if params.on_error not in ("fail", "skip"):
-        raise MerecError(f"face.on_error must be 'fail' or 'skip', got {params.on_error!r}")
     samples = pd.read_csv(samples_csv, dtype={"subject": str, "fold": str, "sample": str})
     _check_sample_ids(samples, samples_csv)
     skipped = []

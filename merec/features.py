@@ -16,65 +16,57 @@ Flow is in pixels of the aligned crop; NaN or infinite flow is an error naming t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
-from merec.io import MerecError, PathLike, map_sample_dir
-from merec.runtime import available_threads
+from merec.config import Params
+from merec.errors import MerecError
+from merec.io import PathLike
+from merec.runtime import available_threads, map_sample_dir
 
 FLOW_METHODS = ("tvl1", "farneback", "dis")
 CHANNELS = ("u", "v", "strain")
-DEFAULT_ROIS: dict[str, list[int]] = {
-    "right_brow": [17, 18, 19, 20, 21],
-    "left_brow": [22, 23, 24, 25, 26],
-    "right_eye": [36, 37, 38, 39, 40, 41],
-    "left_eye": [42, 43, 44, 45, 46, 47],
-    "nose": [29, 30, 31, 32, 33, 34, 35],
-    "mouth_right": [48, 49, 59, 60, 67],
-    "mouth_left": [53, 54, 55, 64, 65],
-    "chin": [7, 8, 9, 56, 57, 58],
-}
 
 
 @dataclass(frozen=True)
-class FeatureParams:
-    """The ``features`` section of params.yaml."""
+class Tvl1Params(Params):
+    """``features.tvl1``: OpenCV Dual TV-L1 (pyramid ``scales``, ``warps`` per scale, stopping
+    ``epsilon``, ``inner_iterations``, ``outer_iterations``)."""
 
-    flow: str = "tvl1"
-    tvl1: Mapping[str, Any] = field(default_factory=dict)
-    roi_size: int = 24
-    face_size: int = 32
-    rois: Mapping[str, list[int]] = field(default_factory=lambda: dict(DEFAULT_ROIS))
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> FeatureParams:
-        return cls(**dict(values))
+    section = "features.tvl1"
+    scales: int
+    warps: int
+    epsilon: float
+    inner_iterations: int
+    outer_iterations: int
 
 
-TVL1_DEFAULTS = {"scales": 3, "warps": 3, "epsilon": 0.01, "inner_iterations": 30, "outer_iterations": 10}
+@dataclass(frozen=True)
+class FeatureParams(Params):
+    """The ``features`` section of params.yaml (defaults and constraints: the params schema)."""
+
+    section = "features"
+    flow: str
+    tvl1: Tvl1Params
+    roi_size: int
+    face_size: int
+    rois: Mapping[str, list[int]]
 
 
-def make_flow(method: str, tvl1_options: Mapping[str, Any] | None = None) -> Any:
-    """A function ``(prev_gray, next_gray) -> (H, W, 2) float32`` flow.
-
-    TV-L1 uses OpenCV's Dual TV-L1 with ``tvl1_options`` (pyramid ``scales``, ``warps`` per
-    scale, stopping ``epsilon``, ``inner_iterations``, ``outer_iterations``).
-    """
+def make_flow(method: str, tvl1: Tvl1Params | None = None) -> Any:
+    """A function ``(prev_gray, next_gray) -> (H, W, 2) float32`` flow (``tvl1``: TV-L1's settings)."""
     if method == "tvl1":
-        options = TVL1_DEFAULTS | dict(tvl1_options or {})
-        unknown = sorted(set(options) - set(TVL1_DEFAULTS))
-        if unknown:
-            raise MerecError(f"features.tvl1: unknown option(s) {unknown}; allowed: {sorted(TVL1_DEFAULTS)}")
-        tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
-        tvl1.setScalesNumber(int(options["scales"]))
-        tvl1.setWarpingsNumber(int(options["warps"]))
-        tvl1.setEpsilon(float(options["epsilon"]))
-        tvl1.setInnerIterations(int(options["inner_iterations"]))
-        tvl1.setOuterIterations(int(options["outer_iterations"]))
-        return lambda prev, nxt: tvl1.calc(prev, nxt, None)
+        options = tvl1 or Tvl1Params.from_mapping()
+        solver = cv2.optflow.DualTVL1OpticalFlow_create()
+        solver.setScalesNumber(options.scales)
+        solver.setWarpingsNumber(options.warps)
+        solver.setEpsilon(float(options.epsilon))
+        solver.setInnerIterations(options.inner_iterations)
+        solver.setOuterIterations(options.outer_iterations)
+        return lambda prev, nxt: solver.calc(prev, nxt, None)
     if method == "farneback":
         return lambda prev, nxt: cv2.calcOpticalFlowFarneback(prev, nxt, None, 0.5, 3, 9, 5, 5, 1.1, 0)
     if method == "dis":

@@ -1,4 +1,4 @@
-"""Shared I/O helpers: atomic files and directories, npz archives, frame images.
+"""File I/O: atomic files and directories, npz archives, JSON/CSV, frame images.
 
 Every artifact merec writes goes through these helpers, so an interrupted stage never leaves a
 file or directory that looks finished: data is written to a temporary sibling and renamed into
@@ -22,11 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from merec.errors import MerecError
+
 PathLike = str | os.PathLike[str]
-
-
-class MerecError(Exception):
-    """An error caused by input data or parameters, with a message that says what to do."""
 
 
 @functools.cache
@@ -224,43 +222,3 @@ def sample_files(directory: PathLike, suffix: str = ".npz") -> list[Path]:
     if not folder.is_dir():
         raise MerecError(f"{folder}: stage input directory is missing; run the previous stage first")
     return sorted(p for p in folder.iterdir() if p.suffix == suffix and not p.name.startswith("."))
-
-
-_WORKER_TRANSFORM: Any = None
-
-
-def _init_worker(transform: Any) -> None:
-    global _WORKER_TRANSFORM
-    _WORKER_TRANSFORM = transform
-
-
-def _process_file(job: tuple[Path, Path]) -> str:
-    source, target = job
-    arrays = _WORKER_TRANSFORM(load_npz(source), source.stem)
-    save_npz(target, **arrays)
-    return source.stem
-
-
-def map_sample_dir(
-    input_dir: PathLike,
-    output_dir: PathLike,
-    transform: Any,
-    desc: str,
-    workers: int = 1,
-) -> int:
-    """Apply ``transform(arrays, sample) -> arrays`` to every ``<sample>.npz`` of a stage directory.
-
-    With ``workers > 1`` samples are processed by forked worker processes (for CPU-bound NumPy /
-    OpenCV work; torch stages use intra-op threads instead). The output directory is written
-    atomically; the number of samples is returned.
-    """
-    from merec.runtime import ordered_map
-
-    files = sample_files(input_dir)
-    if not files:
-        raise MerecError(f"{input_dir}: no samples to process; check the previous stage's log")
-    with atomic_dir(output_dir) as tmp:
-        jobs = [(file, Path(tmp) / file.name) for file in files]
-        for _ in ordered_map(_process_file, jobs, workers, desc, initializer=_init_worker, initargs=(transform,)):
-            pass
-    return len(files)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from merec.io import MerecError
+from merec.errors import MerecError
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 

@@ -1,4 +1,4 @@
-"""Runtime helpers shared by the stages: device choice, thread counts, seeding, logging, progress."""
+"""Runtime helpers shared by the stages: device choice, thread counts, seeding, logging, progress, worker pools."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+
+from merec.errors import MerecError
+from merec.io import PathLike, atomic_dir, load_npz, sample_files, save_npz
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -35,7 +38,7 @@ def resolve_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        from merec.io import MerecError
+        from merec.errors import MerecError
 
         raise MerecError("device 'cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'")
     return device
@@ -121,3 +124,41 @@ def ordered_map(
         if initializer is not None:
             initializer(*initargs)
         yield from progress(map(function, items), desc, total=len(items))
+
+
+_WORKER_TRANSFORM: Any = None
+
+
+def _init_worker(transform: Any) -> None:
+    global _WORKER_TRANSFORM
+    _WORKER_TRANSFORM = transform
+
+
+def _process_file(job: tuple[Path, Path]) -> str:
+    source, target = job
+    arrays = _WORKER_TRANSFORM(load_npz(source), source.stem)
+    save_npz(target, **arrays)
+    return source.stem
+
+
+def map_sample_dir(
+    input_dir: PathLike,
+    output_dir: PathLike,
+    transform: Any,
+    desc: str,
+    workers: int = 1,
+) -> int:
+    """Apply ``transform(arrays, sample) -> arrays`` to every ``<sample>.npz`` of a stage directory.
+
+    With ``workers > 1`` samples are processed by forked worker processes (for CPU-bound NumPy /
+    OpenCV work; torch stages use intra-op threads instead). The output directory is written
+    atomically; the number of samples is returned.
+    """
+    files = sample_files(input_dir)
+    if not files:
+        raise MerecError(f"{input_dir}: no samples to process; check the previous stage's log")
+    with atomic_dir(output_dir) as tmp:
+        jobs = [(file, Path(tmp) / file.name) for file in files]
+        for _ in ordered_map(_process_file, jobs, workers, desc, initializer=_init_worker, initargs=(transform,)):
+            pass
+    return len(files)

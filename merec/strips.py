@@ -18,16 +18,17 @@ whole): ``<sample>.png`` per chosen sample and ``strips.csv`` listing them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from merec.config import Params
 from merec.datasets.ingest import read_classes, read_samples
-from merec.io import MerecError, PathLike, atomic_dir, load_npz, write_csv
+from merec.errors import MerecError
+from merec.io import PathLike, atomic_dir, load_npz, write_csv
 from merec.runtime import progress
 
 LOG = logging.getLogger("merec.strips")
@@ -36,31 +37,17 @@ INDEX_COLUMNS = ["sample", "subject", "label", "file", "frames"]
 
 
 @dataclass(frozen=True)
-class StripParams:
+class StripParams(Params):
     """The ``report`` section of params.yaml.
 
     ``strips``: samples to draw; ``frames``: frames shown per row, evenly spaced from onset to apex
     (0 = every frame); ``diff_gain``: factor on the magnified-minus-onset difference.
     """
 
-    strips: int = 3
-    frames: int = 7
-    diff_gain: float = 10.0
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> StripParams:
-        """Build from the params section; unknown keys are an error naming them."""
-        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise MerecError(f"report: unknown key(s) {', '.join(unknown)}")
-        params = cls(**values)
-        if params.strips < 1:
-            raise MerecError(f"report.strips must be at least 1, got {params.strips}")
-        if params.frames < 0 or params.frames == 1:
-            raise MerecError(f"report.frames must be 0 (every frame) or at least 2, got {params.frames}")
-        if params.diff_gain <= 0:
-            raise MerecError(f"report.diff_gain must be positive, got {params.diff_gain}")
-        return params
+    section = "report"
+    strips: int
+    frames: int
+    diff_gain: float
 
 
 def _stage_dir(path: PathLike, stage: str) -> Path:
@@ -160,10 +147,9 @@ def run(
     interpolated_dir: PathLike,
     magnified_dir: PathLike,
     output_dir: PathLike,
-    params: StripParams | None = None,
+    params: StripParams,
 ) -> pd.DataFrame:
     """Write the strips of a few samples (see the module docstring); returns the ``strips.csv`` table."""
-    params = params or StripParams()
     interpolated = _stage_dir(interpolated_dir, "interpolate")
     magnified = _stage_dir(magnified_dir, "magnify")
     table, classes = _read_table(samples_csv)

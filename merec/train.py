@@ -11,11 +11,8 @@ class weights, the AU graph and the epoch come from the fold's training subjects
   the best validation epoch are restored. Scaling and class weights then come from the remaining
   (fit) subjects.
 
-``train.seeds`` lists the seeds; each (seed, fold) pair is one run, written to
-``<output_dir>/seed-<seed>/<fold>/``: ``model.pt`` (state dict), ``predictions.csv`` (one row per
-held-out sample with class probabilities), ``history.csv`` (per epoch: ``train_loss``,
-``train_accuracy`` and, with validation, ``val_loss``, ``val_accuracy``) and ``fold.json`` (seed,
-chosen epoch, validation subjects, sizes, scaling, timing).
+``train.seeds`` lists the seeds; each (seed, fold) pair is one run, written as
+:mod:`merec.runs` lays it out (``<output_dir>/seed-<seed>/<fold>/``).
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ import logging
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,99 +31,73 @@ import torch
 from torch import nn
 
 from merec.checkpoints import save_state_dict
+from merec.config import Params
 from merec.datasets.ingest import read_classes, read_samples
-from merec.io import MerecError, PathLike, atomic_dir, load_npz, write_csv, write_json
+from merec.errors import MerecError
+from merec.io import PathLike, load_npz
 from merec.models import build_model
+from merec.runs import run_dir, write_run
 from merec.runtime import configure_torch, progress, resolve_device, seed_everything
 
 LOG = logging.getLogger("merec.train")
 INPUT_KEYS = ("apex", "face", "rois")
-SEED_PREFIX = "seed-"
-SCHEDULES = ("constant", "cosine")
-
-
-def seed_dir_name(seed: int) -> str:
-    """Folder of one seed's folds: ``seed-<seed>``."""
-    return f"{SEED_PREFIX}{seed}"
-
-
-def fold_dir(output_dir: PathLike, seed: int, fold: str) -> Path:
-    """Where the run of ``fold`` with ``seed`` is written: ``<output_dir>/seed-<seed>/<fold>``."""
-    return Path(output_dir) / seed_dir_name(seed) / fold
 
 
 @dataclass(frozen=True)
-class ValidationParams:
-    """``train.validation``: early stopping on training subjects (``subjects: 0`` = off)."""
+class ValidationParams(Params):
+    """``train.validation``: early stopping on ``subjects`` training subjects (0 = off), ``patience`` epochs."""
 
-    subjects: int = 0
-    patience: int = 10
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> ValidationParams:
-        values = dict(values or {})
-        unknown = sorted(set(values) - {"subjects", "patience"})
-        if unknown:
-            raise MerecError(f"train.validation: unknown key(s) {', '.join(unknown)}; allowed: patience, subjects")
-        made = cls(**values)
-        if not isinstance(made.subjects, int) or made.subjects < 0:
-            raise MerecError(f"train.validation.subjects must be an integer >= 0 (0 = off), got {made.subjects!r}")
-        if not isinstance(made.patience, int) or made.patience < 1:
-            raise MerecError(f"train.validation.patience must be an integer >= 1, got {made.patience!r}")
-        return made
+    section = "train.validation"
+    subjects: int
+    patience: int
 
 
 @dataclass(frozen=True)
-class TrainParams:
-    """The ``train`` section of params.yaml (``seed: S`` is read as ``seeds: [S]``)."""
+class TrainParams(Params):
+    """The ``train`` section of params.yaml (defaults and constraints: the params schema).
 
-    model: str = "stst"
-    epochs: int = 40
-    batch_size: int = 16
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    seeds: tuple[int, ...] = (0,)
-    device: str = "auto"
-    class_weighting: str = "balanced"
-    augment_flip: bool = True
-    schedule: str = "constant"
-    label_smoothing: float = 0.0
-    validation: ValidationParams = field(default_factory=ValidationParams)
-    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    ``models`` maps each model name to its options (``train.models.<name>``, defaults filled in).
+    """
 
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> TrainParams:
-        values = dict(values)
-        if "seed" in values:
-            if "seeds" in values:
-                raise MerecError("train: give either seed (one seed) or seeds (a list), not both")
-            values["seeds"] = [values.pop("seed")]
-        allowed = set(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - allowed)
-        if unknown:
-            raise MerecError(f"train: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-        seeds = values.get("seeds", [0])
-        if (
-            isinstance(seeds, str | bytes)
-            or not isinstance(seeds, Sequence)
-            or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
-            or len(set(seeds)) != len(seeds)
-        ):
-            raise MerecError(f"train.seeds must be a non-empty list of distinct integers >= 0, got {seeds!r}")
-        values["seeds"] = tuple(int(s) for s in seeds)
-        values["validation"] = ValidationParams.from_mapping(values.get("validation"))
-        made = cls(**values)
-        if made.schedule not in SCHEDULES:
-            raise MerecError(f"train.schedule must be one of {', '.join(SCHEDULES)}, got {made.schedule!r}")
-        if not 0 <= made.label_smoothing < 1:
-            raise MerecError(f"train.label_smoothing must be in [0, 1), got {made.label_smoothing!r}")
-        return made
+    section = "train"
+    model: str
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    seeds: tuple[int, ...]
+    device: str
+    class_weighting: str
+    augment_flip: bool
+    schedule: str
+    label_smoothing: float
+    validation: ValidationParams
+    models: Mapping[str, Mapping[str, Any]]
 
     @property
-    def seed(self) -> int:
-        """The first seed (what a single run uses when none is named)."""
-        return self.seeds[0]
+    def model_options(self) -> Mapping[str, Any]:
+        """The options of the chosen model (``train.models.<model>``)."""
+        return self.models.get(self.model, {})
+
+
+@dataclass
+class FoldResult:
+    """One trained fold: the model, its predictions of the held-out subject, per-epoch history, provenance."""
+
+    model: nn.Module
+    predictions: pd.DataFrame
+    history: pd.DataFrame
+    info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FoldSplit:
+    """Rows of one fold: held-out (test), fitted, and validation (training subjects held back)."""
+
+    test_rows: np.ndarray
+    fit_rows: np.ndarray
+    val_rows: np.ndarray
+    val_subjects: list[str]
 
 
 @dataclass
@@ -205,8 +176,6 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> torch.Tensor
     """``balanced``: n / (K * count) over the training labels; ``none``: ones."""
     if mode == "none":
         return torch.ones(n_classes)
-    if mode != "balanced":
-        raise MerecError(f"train.class_weighting must be 'none' or 'balanced', got {mode!r}")
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
     present = counts > 0
     weights = np.zeros(n_classes)
@@ -264,25 +233,8 @@ def _evaluate_rows(
     return total_loss / n, correct / n
 
 
-def train_fold(
-    features: FeatureSet,
-    classes: Sequence[str],
-    fold: str,
-    params: TrainParams,
-    adjacency: np.ndarray | None = None,
-    seed: int | None = None,
-    aus: Sequence[int] | None = None,
-) -> dict[str, Any]:
-    """Train on every fold but ``fold`` and predict ``fold``; returns model, predictions, history, info.
-
-    ``seed`` defaults to the first of ``params.seeds``; ``adjacency`` (K, K) is the fold's AU graph
-    and ``aus`` its node AU numbers (used by ``aurel``).
-    """
-    seed = params.seed if seed is None else int(seed)
-    samples = features.samples
-    unknown = sorted(set(samples["label"]) - set(classes))
-    if unknown:
-        raise MerecError(f"labels {unknown} are not among the classes {list(classes)}; rerun ingest")
+def split_fold(samples: pd.DataFrame, fold: str, val_subjects: int, seed: int) -> FoldSplit:
+    """The rows of ``fold``: the held-out subject is tested, never fitted or validated on."""
     folds = samples["fold"].to_numpy()
     test_rows = np.flatnonzero(folds == fold)
     train_rows = np.flatnonzero(folds != fold)
@@ -292,58 +244,62 @@ def train_fold(
         )
     if len(train_rows) == 0:
         raise MerecError(f"fold {fold!r}: no training samples left; LOSO needs at least two subjects")
-    held_out = set(samples.iloc[test_rows]["subject"])
-    val_subjects = validation_subjects(samples, fold, params.validation.subjects, seed)
-    is_val = samples["subject"].isin(val_subjects).to_numpy()
-    val_rows = np.intersect1d(train_rows, np.flatnonzero(is_val))
+    chosen = validation_subjects(samples, fold, val_subjects, seed)
+    val_rows = np.intersect1d(train_rows, np.flatnonzero(samples["subject"].isin(chosen).to_numpy()))
     fit_rows = np.setdiff1d(train_rows, val_rows)
-    if held_out & set(samples.iloc[np.concatenate([fit_rows, val_rows])]["subject"]):  # pragma: no cover
+    held_out = set(samples.iloc[test_rows]["subject"])
+    if held_out & set(samples.iloc[train_rows]["subject"]):  # pragma: no cover - guards the split itself
         raise RuntimeError(f"fold {fold!r}: the held-out subject leaked into training or validation")
-    device = resolve_device(params.device)
-    seed_everything(seed, device)
-    label_index = {name: k for k, name in enumerate(classes)}
-    labels = samples["label"].map(label_index).to_numpy()
-    extras = {} if adjacency is None else {"adjacency": torch.from_numpy(np.asarray(adjacency)).float().to(device)}
-    shapes = {key: tuple(value.shape[1:]) for key, value in features.inputs.items()}
-    if adjacency is not None:
-        shapes["adjacency"] = tuple(np.asarray(adjacency).shape)
-    context = {"roi_names": list(features.roi_names), "aus": None if aus is None else [int(a) for a in aus]}
-    model = build_model(params.model, len(classes), shapes, params.models.get(params.model, {}), context).to(device)
-    scales = channel_scales(features.inputs, fit_rows)
-    inputs = {key: features.inputs[key] for key in getattr(model, "inputs", INPUT_KEYS)}  # what the model reads
-    fit_inputs = _to_tensors(inputs, fit_rows, scales, device)
-    fit_labels = torch.from_numpy(labels[fit_rows]).to(device)
+    return FoldSplit(test_rows, fit_rows, val_rows, chosen)
+
+
+def _label_indices(samples: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
+    unknown = sorted(set(samples["label"]) - set(classes))
+    if unknown:
+        raise MerecError(f"labels {unknown} are not among the classes {list(classes)}; rerun ingest")
+    return samples["label"].map({name: k for k, name in enumerate(classes)}).to_numpy()
+
+
+@dataclass
+class _Fit:
+    """What the training loop produced: per-epoch rows and the epoch whose weights are kept."""
+
+    history: list[dict[str, float]]
+    chosen_epoch: int
+    stopped_early: bool
+
+
+def _fit(
+    model: nn.Module,
+    params: TrainParams,
+    fit: tuple[dict[str, torch.Tensor], torch.Tensor],
+    val: tuple[dict[str, torch.Tensor], torch.Tensor] | None,
+    criterion: nn.Module,
+    extras: dict[str, torch.Tensor],
+    partners: Sequence[int],
+    seed: int,
+    title: str,
+) -> _Fit:
+    """Train for ``params.epochs`` (or until validation stops improving); restores the best validation epoch."""
+    fit_inputs, fit_labels = fit
+    device = fit_labels.device
     optimiser = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
-    criterion = nn.CrossEntropyLoss(
-        weight=class_weights(labels[fit_rows], len(classes), params.class_weighting).to(device),
-        label_smoothing=params.label_smoothing,
-    )
-    val_inputs: dict[str, torch.Tensor] = {}
-    if len(val_rows):
-        val_inputs = _to_tensors(inputs, val_rows, scales, device) | extras
-        val_labels = torch.from_numpy(labels[val_rows]).to(device)
     generator = torch.Generator().manual_seed(seed)
-    partners = mirror_partner(features.roi_names)
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"epoch": params.epochs, "loss": float("inf"), "state": None}
-    started = time.perf_counter()
-    for epoch in progress(range(1, params.epochs + 1), f"train {fold} seed {seed}"):
+    n = len(fit_labels)
+    for epoch in progress(range(1, params.epochs + 1), title):
         for group in optimiser.param_groups:
             group["lr"] = _learning_rate(params, epoch)
         model.train()
-        order = torch.randperm(len(fit_rows), generator=generator)
-        flips = torch.rand(len(order), generator=generator) < 0.5
+        order = torch.randperm(n, generator=generator)
+        flips = torch.rand(n, generator=generator) < 0.5
         total_loss, correct = 0.0, 0
-        for start in range(0, len(order), params.batch_size):
+        for start in range(0, n, params.batch_size):
             idx = order[start : start + params.batch_size].to(device)
             batch = {key: value[idx] for key, value in fit_inputs.items()} | extras
             if params.augment_flip:
-                flip = flips[start : start + params.batch_size].to(device)
-                mirrored = flip_batch(batch, partners)
-                batch = {
-                    k: torch.where(flip.view(-1, *[1] * (v.ndim - 1)), mirrored[k], v) if k in INPUT_KEYS else v
-                    for k, v in batch.items()
-                }
+                batch = _mirror_some(batch, flips[start : start + params.batch_size].to(device), partners)
             optimiser.zero_grad()
             logits = model(batch)
             loss = criterion(logits, fit_labels[idx])
@@ -351,61 +307,129 @@ def train_fold(
             optimiser.step()
             total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == fit_labels[idx]).sum())
-        row = {"epoch": epoch, "train_loss": total_loss / len(order), "train_accuracy": correct / len(order)}
-        if val_inputs:
-            row["val_loss"], row["val_accuracy"] = _evaluate_rows(
-                model, val_inputs, val_labels, criterion, params.batch_size
-            )
+        row = {"epoch": epoch, "train_loss": total_loss / n, "train_accuracy": correct / n}
+        if val is not None:
+            row["val_loss"], row["val_accuracy"] = _evaluate_rows(model, val[0], val[1], criterion, params.batch_size)
             if row["val_loss"] < best["loss"]:
-                best = {
-                    "epoch": epoch,
-                    "loss": row["val_loss"],
-                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                }
+                state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best = {"epoch": epoch, "loss": row["val_loss"], "state": state}
         history.append(row)
-        if val_inputs and epoch - best["epoch"] >= params.validation.patience:
+        if val is not None and epoch - best["epoch"] >= params.validation.patience:
             break
-    epochs_run = len(history)
     if best["state"] is not None:
         model.load_state_dict(best["state"])
-    chosen_epoch = best["epoch"] if val_inputs else epochs_run
-    model.eval()
-    with torch.inference_mode():
-        test_inputs = _to_tensors(inputs, test_rows, scales, device) | extras
-        probabilities = torch.softmax(model(test_inputs), dim=1).cpu().numpy()
-    predictions = samples.iloc[test_rows][["sample", "subject", "fold", "label"]].reset_index(drop=True)
-    predictions["predicted"] = [classes[k] for k in probabilities.argmax(axis=1)]
-    for k, name in enumerate(classes):
-        predictions[f"p_{name}"] = probabilities[:, k]
+    chosen = best["epoch"] if val is not None else len(history)
+    return _Fit(history, chosen, val is not None and len(history) < params.epochs)
+
+
+def _mirror_some(
+    batch: dict[str, torch.Tensor], flip: torch.Tensor, partners: Sequence[int]
+) -> dict[str, torch.Tensor]:
+    """The batch with the samples marked in ``flip`` mirrored (see :func:`flip_batch`)."""
+    mirrored = flip_batch(batch, partners)
+    return {
+        k: torch.where(flip.view(-1, *[1] * (v.ndim - 1)), mirrored[k], v) if k in INPUT_KEYS else v
+        for k, v in batch.items()
+    }
+
+
+def train_fold(
+    features: FeatureSet,
+    classes: Sequence[str],
+    fold: str,
+    params: TrainParams,
+    adjacency: np.ndarray | None = None,
+    seed: int | None = None,
+    aus: Sequence[int] | None = None,
+) -> FoldResult:
+    """Train on every fold but ``fold`` and predict ``fold``.
+
+    ``seed`` defaults to the first of ``params.seeds``; ``adjacency`` (K, K) is the fold's AU graph
+    and ``aus`` its node AU numbers (used by ``aurel``).
+    """
+    seed = params.seeds[0] if seed is None else int(seed)
+    samples = features.samples
+    labels = _label_indices(samples, classes)
+    split = split_fold(samples, fold, params.validation.subjects, seed)
+    device = resolve_device(params.device)
+    seed_everything(seed, device)
+    extras = {} if adjacency is None else {"adjacency": torch.from_numpy(np.asarray(adjacency)).float().to(device)}
+    shapes = {key: tuple(value.shape[1:]) for key, value in features.inputs.items()}
+    if adjacency is not None:
+        shapes["adjacency"] = tuple(np.asarray(adjacency).shape)
+    context = {"roi_names": list(features.roi_names), "aus": None if aus is None else [int(a) for a in aus]}
+    model = build_model(params.model, len(classes), shapes, params.model_options, context).to(device)
+    scales = channel_scales(features.inputs, split.fit_rows)
+    inputs = {key: features.inputs[key] for key in getattr(model, "inputs", INPUT_KEYS)}  # what the model reads
+
+    def prepared(rows: np.ndarray) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        return _to_tensors(inputs, rows, scales, device), torch.from_numpy(labels[rows]).to(device)
+
+    criterion = nn.CrossEntropyLoss(
+        weight=class_weights(labels[split.fit_rows], len(classes), params.class_weighting).to(device),
+        label_smoothing=params.label_smoothing,
+    )
+    val = None
+    if len(split.val_rows):
+        val_inputs, val_labels = prepared(split.val_rows)
+        val = (val_inputs | extras, val_labels)
+    started = time.perf_counter()
+    partners = mirror_partner(features.roi_names)
+    fitted = _fit(
+        model, params, prepared(split.fit_rows), val, criterion, extras, partners, seed, f"train {fold} seed {seed}"
+    )
+    predictions = _predict(
+        model, _to_tensors(inputs, split.test_rows, scales, device) | extras, samples, split, classes
+    )
     info = {
         "fold": fold,
         "model": params.model,
         "seed": seed,
         "device": device,
-        "params": asdict(params),
+        "params": params.as_dict(),
         "classes": list(classes),
-        "n_train": len(fit_rows),
-        "n_validation": len(val_rows),
-        "n_test": len(test_rows),
-        "train_subjects": sorted(samples.iloc[fit_rows]["subject"].unique()),
-        "validation_subjects": val_subjects,
-        "epochs_run": epochs_run,
-        "chosen_epoch": chosen_epoch,
-        "stopped_early": bool(val_inputs) and epochs_run < params.epochs,
+        "n_train": len(split.fit_rows),
+        "n_validation": len(split.val_rows),
+        "n_test": len(split.test_rows),
+        "train_subjects": sorted(samples.iloc[split.fit_rows]["subject"].unique()),
+        "validation_subjects": split.val_subjects,
+        "epochs_run": len(fitted.history),
+        "chosen_epoch": fitted.chosen_epoch,
+        "stopped_early": fitted.stopped_early,
         "input_scales": {k: v.tolist() for k, v in scales.items()},
         "train_seconds": round(time.perf_counter() - started, 3),
         "torch": torch.__version__,
     }
-    return {"model": model, "predictions": predictions, "history": pd.DataFrame(history), "info": info}
+    return FoldResult(model, predictions, pd.DataFrame(fitted.history), info)
 
 
-def write_fold(result: Mapping[str, Any], output_dir: PathLike) -> None:
-    """Write a trained fold's files into ``output_dir`` atomically."""
-    with atomic_dir(output_dir) as tmp:
-        save_state_dict(result["model"], Path(tmp) / "model.pt")
-        write_csv(Path(tmp) / "predictions.csv", result["predictions"])
-        write_csv(Path(tmp) / "history.csv", result["history"])
-        write_json(Path(tmp) / "fold.json", result["info"])
+def _predict(
+    model: nn.Module,
+    inputs: Mapping[str, torch.Tensor],
+    samples: pd.DataFrame,
+    split: FoldSplit,
+    classes: Sequence[str],
+) -> pd.DataFrame:
+    """Class probabilities of the held-out samples (one row each)."""
+    model.eval()
+    with torch.inference_mode():
+        probabilities = torch.softmax(model(inputs), dim=1).cpu().numpy()
+    predictions = samples.iloc[split.test_rows][["sample", "subject", "fold", "label"]].reset_index(drop=True)
+    predictions["predicted"] = [classes[k] for k in probabilities.argmax(axis=1)]
+    for k, name in enumerate(classes):
+        predictions[f"p_{name}"] = probabilities[:, k]
+    return predictions
+
+
+def write_fold(result: FoldResult, output_dir: PathLike) -> None:
+    """Write a trained fold's files into ``output_dir`` atomically (layout: :mod:`merec.runs`)."""
+    write_run(
+        output_dir,
+        result.predictions,
+        result.history,
+        result.info,
+        save_model=lambda path: save_state_dict(result.model, path),
+    )
 
 
 def load_graph(au_graph_dir: PathLike, fold: str) -> tuple[np.ndarray, list[int]]:
@@ -440,8 +464,8 @@ def run(
     features_dir: PathLike,
     au_graph_dir: PathLike | None,
     output_dir: PathLike,
-    fold: str,
     params: TrainParams,
+    fold: str = "all",
     seed: int | str | None = "all",
 ) -> list[str]:
     """Train ``fold`` (or every fold with ``all``) for ``seed`` (or every one of ``train.seeds``).
@@ -463,18 +487,13 @@ def run(
         adjacency, aus = (None, None) if au_graph_dir is None else load_graph(au_graph_dir, name)
         for s in seeds:
             result = train_fold(features, classes, name, params, adjacency, seed=s, aus=aus)
-            target = fold_dir(output_dir, s, name)
+            target = run_dir(output_dir, s, name)
             write_fold(result, target)
             written.append(str(target.relative_to(output_dir)))
-            info = result["info"]
+            info = result.info
             LOG.info(
                 "fold %s seed %d: trained on %d samples (%d for validation), epoch %d of %d, predicted %d",
-                name,
-                s,
-                info["n_train"],
-                info["n_validation"],
-                info["chosen_epoch"],
-                info["epochs_run"],
+                name, s, info["n_train"], info["n_validation"], info["chosen_epoch"], info["epochs_run"],
                 info["n_test"],
-            )
+            )  # fmt: skip
     return written

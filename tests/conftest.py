@@ -1,23 +1,32 @@
-"""Shared fixtures: a tiny synthetic dataset, generated once per test session."""
+"""Fixtures shared by the tests (helpers that are not fixtures live in ``tests/helpers/``)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from tests.helpers.images import astronaut_face
+from tests.helpers.tiny import TINY_SYNTH
 
 os.environ.setdefault("MEREC_NO_PROGRESS", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-REPO = Path(__file__).resolve().parents[1]
 
-TINY_SYNTH = {
-    "seed": 3,
-    "subjects": 3,
-    "samples_per_class": 1,
-    "frame_size": 160,
-    "clip_frames": 32,
-}
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` are skipped, with the reason, where no CUDA GPU is visible."""
+    gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_tests:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (none is visible)")
+    for item in gpu_tests:
+        item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -26,5 +35,22 @@ def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from merec.datasets.synth import SynthParams, generate
 
     root = tmp_path_factory.mktemp("synth") / "synth"
-    generate(root, SynthParams(**TINY_SYNTH))
+    generate(root, SynthParams.from_mapping(TINY_SYNTH))
     return root
+
+
+@pytest.fixture(scope="session")
+def face() -> np.ndarray:
+    """A 128 x 128 crop of a real face (``skimage.data.astronaut``)."""
+    return astronaut_face()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run the test with one torch thread (bit-identical results for comparisons), then restore."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

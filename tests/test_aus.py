@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from dataset_fixtures import CASME3_HEADER, write_frames
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -16,12 +15,15 @@ from merec.datasets.aus import MAX_AU, format_aus
 from merec.datasets.casme2 import FORMAT as CASME2
 from merec.datasets.casme2 import match_key as casme2_key
 from merec.datasets.casme3 import FORMAT as CASME3
-from merec.datasets.common import RowProblem, frame_number, frame_number_of, is_safe_id
+from merec.datasets.cells import RowProblem, frame_number
+from merec.datasets.frames import frame_number_of
+from merec.datasets.ids import is_safe_id
 from merec.datasets.megc import gt_label
 from merec.datasets.samm import FORMAT as SAMM
 from merec.datasets.samm import match_key as samm_key
 from merec.datasets.smic import match_key as smic_key
-from merec.io import MerecError
+from merec.errors import MerecError
+from tests.helpers.datasets import CASME3_HEADER, write_frames
 
 AU = st.integers(min_value=0, max_value=MAX_AU)
 AU_SETS = st.lists(AU, max_size=8)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from merec.datasets import load_samples
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def load_script(name: str) -> object:

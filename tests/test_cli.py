@@ -10,8 +10,8 @@ import yaml
 
 from merec.cli import main
 from merec.config import load_params
-from merec.io import MerecError
-from tests.conftest import REPO
+from merec.errors import MerecError
+from tests.helpers import REPO
 
 
 def write_params(tmp_path: Path, **changes: dict) -> Path:

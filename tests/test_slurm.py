@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 from tests.test_workflow import TARGET, environment, make_copy
 
 pytestmark = pytest.mark.slow

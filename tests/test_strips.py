@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from merec.cli import main
-from merec.io import MerecError, save_npz
+from merec.errors import MerecError
+from merec.io import save_npz
 from merec.strips import StripParams, choose_samples, frame_indices, run
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 CLASSES = ["negative", "positive", "surprise"]
 # sample -> (subject, label); ids deliberately not in class order
@@ -76,7 +77,7 @@ def test_frame_indices_span_onset_to_apex() -> None:
 def test_strips_are_written_with_an_index(tmp_path: Path) -> None:
     samples, interpolated, magnified = make_stages(tmp_path)
     out = tmp_path / "results" / "strips"
-    index = run(samples, interpolated, magnified, out, StripParams(strips=3, frames=3))
+    index = run(samples, interpolated, magnified, out, StripParams.from_mapping({"strips": 3, "frames": 3}))
     assert index["sample"].tolist() == ["s1_c", "s1_a", "s1_b"]
     assert index["label"].tolist() == CLASSES
     assert sorted(p.name for p in out.iterdir()) == ["s1_a.png", "s1_b.png", "s1_c.png", "strips.csv"]
@@ -89,7 +90,7 @@ def test_strips_are_written_with_an_index(tmp_path: Path) -> None:
     assert not [p for p in out.parent.iterdir() if p.name != "strips"]  # no temporary leftovers
     # deterministic: a rerun writes the same bytes
     first = {p.name: p.read_bytes() for p in out.iterdir()}
-    run(samples, interpolated, magnified, out, StripParams(strips=3, frames=3))
+    run(samples, interpolated, magnified, out, StripParams.from_mapping({"strips": 3, "frames": 3}))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first
 
 
@@ -98,7 +99,7 @@ def test_strip_image_has_three_rows(tmp_path: Path) -> None:
 
     samples, interpolated, magnified = make_stages(tmp_path)
     out = tmp_path / "strips"
-    run(samples, interpolated, magnified, out, StripParams(strips=1, frames=0))
+    run(samples, interpolated, magnified, out, StripParams.from_mapping({"strips": 1, "frames": 0}))
     image = matplotlib.image.imread(out / "s1_c.png")
     height, width = image.shape[:2]
     assert width > height  # five frames side by side, three rows
@@ -112,34 +113,34 @@ def test_missing_stage_folder_is_named(tmp_path: Path, missing: str) -> None:
     folder.rename(gone)
     out = tmp_path / "strips"
     with pytest.raises(MerecError, match=rf"{folder}: the {missing} stage's output folder is missing"):
-        run(samples, interpolated, magnified, out)
+        run(samples, interpolated, magnified, out, StripParams.from_mapping())
     assert not out.exists()
 
 
 def test_missing_samples_and_no_overlap_are_errors(tmp_path: Path) -> None:
     samples, interpolated, magnified = make_stages(tmp_path)
     with pytest.raises(MerecError, match="samples table is missing"):
-        run(tmp_path / "none.csv", interpolated, magnified, tmp_path / "strips")
+        run(tmp_path / "none.csv", interpolated, magnified, tmp_path / "strips", StripParams.from_mapping())
     for file in magnified.glob("*.npz"):
         file.unlink()
     with pytest.raises(MerecError, match="has frames in both"):
-        run(samples, interpolated, magnified, tmp_path / "strips")
+        run(samples, interpolated, magnified, tmp_path / "strips", StripParams.from_mapping())
 
 
 def test_a_failure_keeps_the_previous_strips(tmp_path: Path) -> None:
     samples, interpolated, magnified = make_stages(tmp_path)
     out = tmp_path / "strips"
-    run(samples, interpolated, magnified, out, StripParams(strips=2))
+    run(samples, interpolated, magnified, out, StripParams.from_mapping({"strips": 2}))
     before = sorted(p.name for p in out.iterdir())
     save_npz(magnified / "s1_a.npz", frames=clip(0, n_frames=4))  # frame count differs from interpolate
     with pytest.raises(MerecError, match="differ; rerun the magnify stage"):
-        run(samples, interpolated, magnified, out, StripParams(strips=2))
+        run(samples, interpolated, magnified, out, StripParams.from_mapping({"strips": 2}))
     assert sorted(p.name for p in out.iterdir()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["interim", "strips"]
 
 
 def test_params_are_checked() -> None:
-    assert StripParams.from_mapping({"strips": 2}) == StripParams(strips=2)
+    assert StripParams.from_mapping({"strips": 2}) == StripParams.from_mapping({"strips": 2})
     for bad in ({"strips": 0}, {"strips": 2, "frames": 1}, {"strips": 2, "diff_gain": 0}):
         with pytest.raises(MerecError, match="report\\."):
             StripParams.from_mapping(bad)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, TINY_SYNTH
+from tests.helpers import REPO
+from tests.helpers.tiny import TINY_SYNTH
 
 TINY_PARAMS = {
     "synth": TINY_SYNTH,

@@ -34,36 +34,12 @@ every row problem is collected into one :class:`merec.io.MerecError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
-from merec.datasets import casme2, casme3, megc, samm, smic
 from merec.datasets.aus import format_aus, parse_aus
-from merec.datasets.common import (
-    LOG,
-    ON_ERROR,
-    SAMPLE_COLUMNS,
-    SKIPPED_COLUMNS,
-    Candidate,
-    IngestResult,
-    check_name,
-    clip_frame_paths,
-    finalize,
-    fold_id,
-    list_frames,
-)
-from merec.datasets.labels import LABEL_SETS, LabelMap, check_label_set, label_classes
-from merec.io import MerecError
-
-FORMATS = ("samm", "casme2", "smic", "casme3", "megc")
-SPEC_KEYS = frozenset({"format", "root", "annotation", "frames", "sources"})
-READERS: dict[str, Callable[..., list[Candidate]]] = {
-    "samm": samm.read,
-    "casme2": casme2.read,
-    "smic": smic.read,
-    "casme3": casme3.read,
-    "megc": megc.read,
-}
+from merec.datasets.formats import FORMATS, load_samples
+from merec.datasets.frames import clip_frame_paths, list_frames
+from merec.datasets.ids import fold_id
+from merec.datasets.labels import LABEL_SETS, label_classes
+from merec.datasets.validation import SAMPLE_COLUMNS, SKIPPED_COLUMNS, IngestResult
 
 __all__ = [
     "FORMATS",
@@ -81,27 +57,3 @@ __all__ = [
 ]
 
 
-def load_samples(name: str, spec: Mapping[str, Any], label_set: str = "3class", on_error: str = "fail") -> IngestResult:
-    """Read dataset ``name`` (params entry ``spec``) into the normalised samples table."""
-    check_name(name)
-    check_label_set(label_set)
-    if on_error not in ON_ERROR:
-        raise MerecError(f"on_error={on_error!r}; use one of: {', '.join(ON_ERROR)}")
-    fmt = _format_of(name, spec)
-    unknown = sorted(set(spec) - SPEC_KEYS)
-    if unknown:
-        LOG.warning("datasets.%s: ignoring unknown key(s) %s", name, ", ".join(map(str, unknown)))
-    candidates = READERS[fmt](name, spec)
-    return finalize(name, candidates, LabelMap.of(fmt, label_set).classify, on_error)
-
-
-def _format_of(name: str, spec: Mapping[str, Any]) -> str:
-    if not isinstance(spec, Mapping):
-        raise MerecError(f"datasets.{name} must be a mapping with at least 'format'; got {spec!r}")
-    fmt = spec.get("format")
-    if fmt not in FORMATS:
-        raise MerecError(
-            f"datasets.{name}.format = {fmt!r}; set it to one of: {', '.join(FORMATS)} "
-            "(the synthetic dataset uses 'samm')"
-        )
-    return str(fmt)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from merec.io import MerecError
+from merec.errors import MerecError
 
 MAX_AU = 99  # FACS codes are at most two digits; a longer run means a missing separator
 PLACEHOLDERS = frozenset({"", "/", "?", "-", "none", "n/a", "na", "nan", "null"})

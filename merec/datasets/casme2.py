@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from merec.datasets.common import RowProblem, SheetFormat, cell_text
+from merec.datasets.cells import RowProblem, cell_text
+from merec.datasets.sheets import SheetFormat
 
 ANNOTATION = "CASME2-coding-20140508.xlsx"
 FRAMES = "CASME2_RAW_selected"

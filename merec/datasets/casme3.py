@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from merec.datasets.common import SheetFormat
+from merec.datasets.sheets import SheetFormat
 
 ANNOTATION = "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx"
 

@@ -5,23 +5,38 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from merec.datasets import label_classes, load_samples
-from merec.datasets.common import FOLD_DROPPED
-from merec.io import MerecError, PathLike, write_csv, write_json
+from merec.config import Params
+from merec.datasets.formats import load_samples
+from merec.datasets.labels import label_classes
+from merec.datasets.validation import FOLD_DROPPED
+from merec.errors import MerecError
+from merec.io import PathLike, write_csv, write_json
 
 LOG = logging.getLogger("merec.ingest")
 
 
-def run(
-    name: str, spec: Mapping[str, Any], output_csv: PathLike, label_set: str = "3class", on_error: str = "fail"
-) -> int:
-    """Write the samples table, its fixed class list and the skipped rows next to ``output_csv``."""
-    result = load_samples(name, spec, label_set=label_set, on_error=on_error)
+@dataclass(frozen=True)
+class IngestParams(Params):
+    """The ``ingest`` section: the ``label_set`` (3class | emotion) and ``on_error`` (fail | skip)."""
+
+    section = "ingest"
+    label_set: str
+    on_error: str
+
+
+def run(name: str, spec: Mapping[str, Any], output_csv: PathLike, params: IngestParams) -> int:
+    """Write the samples table, its fixed class list and the skipped rows next to ``output_csv``.
+
+    ``name`` is the dataset's name and ``spec`` its ``datasets.<name>`` entry.
+    """
+    label_set = params.label_set
+    result = load_samples(name, spec, label_set=label_set, on_error=params.on_error)
     samples = result.samples
     if samples["fold"].nunique() < 2:
         raise MerecError(f"dataset {name}: only one subject; leave-one-subject-out needs at least two")

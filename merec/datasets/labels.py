@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from merec.datasets.common import RowProblem
-from merec.io import MerecError
+from merec.datasets.cells import RowProblem
+from merec.errors import MerecError
 
 THREE_CLASS = ("negative", "positive", "surprise")
 LABEL_SETS = ("3class", "emotion")

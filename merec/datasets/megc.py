@@ -21,17 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from merec.datasets import casme2, samm, smic
-from merec.datasets.common import (
-    LOG,
-    Candidate,
-    RowProblem,
-    annotation_file,
-    cell_text,
-    dataset_root,
-    read_records,
-)
+from merec.datasets.cells import RowProblem, cell_text
 from merec.datasets.labels import THREE_CLASS, LabelMap
-from merec.io import MerecError
+from merec.datasets.locations import annotation_file, dataset_root
+from merec.datasets.sheets import read_records
+from merec.datasets.validation import LOG, Candidate
+from merec.errors import MerecError
 
 GT_FILE = "combined_3_class_gt.csv"
 COLUMNS = ("data", "subject", "clip", "label")

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from merec.datasets.common import RowProblem, SheetFormat, cell_text
+from merec.datasets.cells import RowProblem, cell_text
+from merec.datasets.sheets import SheetFormat
 
 ANNOTATION = "SAMM_Micro_FACS_Codes_v2.xlsx"
 

@@ -18,19 +18,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from merec.datasets.common import (
-    LOG,
-    Candidate,
-    RowProblem,
-    cell_text,
-    clip_folder,
-    dataset_root,
-    frames_base,
-    is_safe_id,
-    list_frames,
-    sample_id,
-)
-from merec.io import MerecError, read_image
+from merec.datasets.cells import RowProblem, cell_text
+from merec.datasets.frames import list_frames
+from merec.datasets.ids import is_safe_id, sample_id
+from merec.datasets.locations import clip_folder, dataset_root, frames_base
+from merec.datasets.validation import LOG, Candidate
+from merec.errors import MerecError
+from merec.io import read_image
 
 FRAMES = "HS"
 MICRO = "micro"

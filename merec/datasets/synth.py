@@ -37,7 +37,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from merec.io import MerecError, PathLike, atomic_dir, read_image, write_image, write_json
+from merec.config import Params
+from merec.errors import MerecError
+from merec.io import PathLike, atomic_dir, read_image, write_image, write_json
 from merec.landmarks import Face, detect_faces, eye_centres, interocular_distance
 from merec.runtime import progress
 
@@ -84,22 +86,23 @@ OBJECTIVE_CLASS = {"Happiness": 1, "Surprise": 2, "Anger": 3, "Disgust": 4, "Sad
 
 
 @dataclass(frozen=True)
-class SynthParams:
-    """Parameters of the generator (the ``synth`` section of params.yaml)."""
+class SynthParams(Params):
+    """Parameters of the generator (the ``synth`` section of params.yaml; defaults: the schema)."""
 
-    seed: int = 0
-    photos: Sequence[str] = ()
-    subjects: int = 12
-    samples_per_class: int = 2
-    frame_size: int = 240
-    clip_frames: int = 40
-    amplitude_px: float = 0.5
-    head_motion_px: float = 0.5
-    noise_std: float = 3.5
-    flicker: float = 0.01
-    blink_prob: float = 0.4
-    annotation_jitter: int = 2
-    jpeg_quality: int = 92
+    section = "synth"
+    seed: int
+    photos: tuple[str, ...]
+    subjects: int
+    samples_per_class: int
+    frame_size: int
+    clip_frames: int
+    amplitude_px: float
+    head_motion_px: float
+    noise_std: float
+    flicker: float
+    blink_prob: float
+    annotation_jitter: int
+    jpeg_quality: int
 
 
 @dataclass

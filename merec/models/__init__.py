@@ -21,17 +21,15 @@ graph's nodes) for models that use them to initialise weights.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
 
-from merec.io import MerecError
+from merec.config import checked_section
+from merec.errors import MerecError
 
 MODELS = ("stst", "aurel", "c3d")
-# Constructor arguments that come from the data, not from train.models.<model>.
-_DATA_ARGUMENTS = frozenset({"self", "n_classes", "input_shapes", "roi_names", "aus"})
 
 
 def model_class(name: str) -> type[nn.Module]:
@@ -51,27 +49,23 @@ def model_class(name: str) -> type[nn.Module]:
     raise MerecError(f"train.model: unknown model {name!r}; choose one of {', '.join(MODELS)}")
 
 
-def model_options(name: str) -> dict[str, Any]:
-    """The options ``train.models.<name>`` accepts, with their defaults."""
-    parameters = inspect.signature(model_class(name).__init__).parameters
-    return {key: p.default for key, p in parameters.items() if key not in _DATA_ARGUMENTS}
+def model_options(name: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``options`` for ``train.models.<name>`` validated against the schema, its defaults filled in."""
+    model_class(name)  # an unknown model is an error naming the choices
+    return checked_section(f"train.models.{name}", options)
 
 
 def build_model(
     name: str,
     n_classes: int,
     input_shapes: Mapping[str, tuple[int, ...]],
-    options: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> nn.Module:
-    """Instantiate ``train.model`` with its options section (unknown options are an error)."""
+    """Instantiate ``train.model`` with its options (schema defaults for the ones not given).
+
+    ``context`` may carry ``roi_names`` and ``aus`` for the models that take them.
+    """
     cls = model_class(name)
-    allowed = model_options(name)
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise MerecError(
-            f"train.models.{name}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
-        )
-    accepted = inspect.signature(cls.__init__).parameters
-    extra = {key: value for key, value in (context or {}).items() if key in accepted and key in _DATA_ARGUMENTS}
-    return cls(n_classes=n_classes, input_shapes=input_shapes, **extra, **dict(options))
+    extra = {key: value for key, value in (context or {}).items() if key in getattr(cls, "context", ())}
+    return cls(n_classes=n_classes, input_shapes=input_shapes, **extra, **model_options(name, options))

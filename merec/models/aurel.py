@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from merec.io import MerecError
+from merec.errors import MerecError
 
 # Facial regions moved by each AU (FACS); ROI names are matched by substring.
 AU_REGIONS: dict[int, tuple[str, ...]] = {
@@ -99,6 +99,7 @@ class AURelNet(nn.Module):
     """ROI sequences -> ROI relations -> AU graph convolution -> one classifier."""
 
     inputs = ("rois",)
+    context = ("roi_names", "aus")  # what build_model passes from the data, besides the options
 
     def __init__(
         self,
@@ -106,15 +107,16 @@ class AURelNet(nn.Module):
         input_shapes: Mapping[str, tuple[int, ...]],
         roi_names: Sequence[str] | None = None,
         aus: Sequence[int] | None = None,
-        channels: Sequence[int] = (8, 16),
-        pool: int = 2,
-        width: int = 32,
-        heads: int = 2,
-        gcn_layers: int = 2,
-        dropout: float = 0.3,
-        prior: float = 2.0,
-        stabilise: bool = True,
-        frame_stride: int = 2,
+        *,
+        channels: Sequence[int],
+        pool: int,
+        width: int,
+        heads: int,
+        gcn_layers: int,
+        dropout: float,
+        prior: float,
+        stabilise: bool,
+        frame_stride: int,
     ) -> None:
         super().__init__()
         if "adjacency" not in input_shapes:
@@ -123,10 +125,6 @@ class AURelNet(nn.Module):
         n_aus = input_shapes["adjacency"][0]
         if width % heads:
             raise MerecError(f"train.models.aurel: width ({width}) must be a multiple of heads ({heads})")
-        if frame_stride < 1:
-            raise MerecError(f"train.models.aurel.frame_stride must be >= 1, got {frame_stride}")
-        if len(channels) < 1 or min(channels) < 1:
-            raise MerecError(f"train.models.aurel.channels must list positive widths, got {list(channels)}")
         layers: list[nn.Module] = []
         previous = in_channels
         for c in channels:

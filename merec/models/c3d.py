@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from merec.io import MerecError
+from merec.errors import MerecError
 
 
 class SqueezeExcite3d(nn.Module):
@@ -47,17 +47,16 @@ class C3DNet(nn.Module):
         self,
         n_classes: int,
         input_shapes: Mapping[str, tuple[int, ...]],
-        widths: Sequence[int] = (8, 16, 32),
-        se: bool = False,
-        se_reduction: int = 4,
-        pool: int = 4,
-        dropout: float = 0.5,
-        stabilise: bool = True,
+        *,
+        widths: Sequence[int],
+        se: bool,
+        se_reduction: int,
+        pool: int,
+        dropout: float,
+        stabilise: bool,
     ) -> None:
         super().__init__()
         frames, channels, height, width = input_shapes["face"]
-        if len(widths) < 1 or min(widths) < 1:
-            raise MerecError(f"train.models.c3d.widths must list positive channel counts, got {list(widths)}")
         if min(height, width) < 2 ** len(widths):
             raise MerecError(
                 f"train.models.c3d: {len(widths)} blocks halve the {height}x{width} face map too often; "

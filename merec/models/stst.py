@@ -22,8 +22,9 @@ class STSTNet(nn.Module):
         self,
         n_classes: int,
         input_shapes: Mapping[str, tuple[int, ...]],
-        widths: Sequence[int] = (3, 5, 8),
-        dropout: float = 0.5,
+        *,
+        widths: Sequence[int],
+        dropout: float,
     ) -> None:
         super().__init__()
         channels, height, width = input_shapes["apex"]

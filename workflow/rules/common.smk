@@ -26,21 +26,27 @@ wildcard_constraints:
     fold="[A-Za-z0-9_.-]+",
     seed="[0-9]+",
 
-MAGNET_TRAINING = ("magnet_data.py", "magnet_train.py")
+
+def sources(*patterns):
+    """The package's source files matching glob patterns (relative to the project root), sorted."""
+    return sorted({str(path) for pattern in patterns for path in Path().glob(pattern)})
+
+
 # Source files whose change reruns a stage (and, through its outputs, everything after it).
-# Shared helpers (merec/io.py, runtime.py, config.py, cli.py) do not change results and are not listed.
+# Shared helpers (merec/errors.py, io.py, runtime.py, config.py, cli.py) do not change results and
+# are not listed; MagNet training lives in its own subpackage, so it never reruns magnify.
 CODE = {
-    "synth": ["merec/datasets/synth.py", "merec/landmarks.py"],
-    "ingest": sorted(str(p) for p in Path("merec/datasets").glob("*.py") if p.name != "synth.py"),
-    "face": ["merec/face.py", "merec/landmarks.py"],
-    "interpolate": sorted(str(p) for p in Path("merec/interpolate").glob("*.py")) + ["merec/checkpoints.py"],
-    "magnify": sorted(str(p) for p in Path("merec/magnify").glob("*.py") if p.name not in MAGNET_TRAINING) + ["merec/checkpoints.py"],
-    "magnet_train": ["merec/magnify/magnet.py", *(f"merec/magnify/{name}" for name in MAGNET_TRAINING)],
-    "features": ["merec/features.py"],
-    "au_graph": ["merec/au_graph.py"],
-    "train": ["merec/train.py", "merec/checkpoints.py"] + sorted(str(p) for p in Path("merec/models").glob("*.py")),
-    "evaluate": ["merec/evaluate.py"],
-    "strips": ["merec/strips.py"],
+    "synth": sources("merec/datasets/synth.py", "merec/landmarks.py"),
+    "ingest": [f for f in sources("merec/datasets/*.py") if not f.endswith("synth.py")],
+    "face": sources("merec/face.py", "merec/landmarks.py"),
+    "interpolate": sources("merec/interpolate/*.py", "merec/checkpoints.py"),
+    "magnify": sources("merec/magnify/*.py", "merec/checkpoints.py"),
+    "magnet_train": sources("merec/magnify/magnet.py", "merec/magnify/training/*.py", "merec/checkpoints.py"),
+    "features": sources("merec/features.py"),
+    "au_graph": sources("merec/au_graph.py"),
+    "train": sources("merec/train.py", "merec/runs.py", "merec/checkpoints.py", "merec/models/*.py"),
+    "evaluate": sources("merec/evaluate/*.py", "merec/runs.py"),
+    "strips": sources("merec/strips.py"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Training loop for MagNet on the synthetic pairs of :mod:`merec.magnify.magnet_data`.
+"""Training loop for MagNet on the synthetic pairs of :mod:`merec.magnify.training.pairs`.
 
 Losses (Oh et al., ECCV 2018): the network sees ``frame_a`` and ``frame_b_perturbed`` (frame b with
 perturbed colours in half of the pairs) and must produce ``target_perturbed`` (``alpha`` times the
@@ -30,36 +30,66 @@ order of the kernels depends on the thread count).
 
 from __future__ import annotations
 
-import io
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from merec.io import MerecError, PathLike, atomic_path, write_csv, write_json
+from merec.checkpoints import save_state_dict
+from merec.config import Params
+from merec.errors import MerecError
+from merec.io import PathLike, write_csv, write_json
 from merec.magnify.magnet import MagNet, parameter_count
-from merec.magnify.magnet_data import PairBatch, PairConfig, make_batch
+from merec.magnify.training.pairs import PairBatch, PairConfig, make_batch
 from merec.runtime import LOG, configure_torch, resolve_device, seed_everything
 
 VALIDATION_STREAM = 7_919  # validation pairs: stream (seed + VALIDATION_STREAM, ...)
+LOSS_COLUMNS = ("total", "l1", "l1_residual", "texture", "shape")
+VALIDATION_SCORES = ("residual", "direct", "input")
+CURVE_COLUMNS = ("step", "loss", *LOSS_COLUMNS[1:], "lr", "elapsed_s", "val_ssim", "val_ssim_direct", "val_ssim_input")
 
 
-def save_checkpoint(model: torch.nn.Module, path: PathLike) -> None:
-    """Save a CPU state dict atomically with byte-identical output for identical weights.
+@dataclass(frozen=True)
+class MagnetTrainParams(Params):
+    """The ``magnet_train`` section of params.yaml (defaults and constraints: the params schema)."""
 
-    ``torch.save`` names the zip archive's root folder after the file it writes to; saving to an
-    in-memory buffer first fixes that name (``archive``), so the random temporary name of the atomic
-    write does not leak into the bytes (DVC hashes stay stable across identical runs).
-    """
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
+    section = "magnet_train"
+    seed: int
+    steps: int
+    batch_size: int
+    crop: int
+    lr: float
+    lr_half_life: int
+    warmup_steps: int
+    alpha_range: tuple[float, float]
+    max_motion: float
+    max_magnified: float
+    max_noise: float
+    lambda_consistency: float
+    residual_weight: float
+    grad_clip: float
+    val_pairs: int
+    val_every: int
+    log_every: int
+    save_every: int
+    threads: int | None
+    device: str
+
+    def pair_config(self) -> PairConfig:
+        """The pair generator's settings."""
+        low, high = self.alpha_range
+        return PairConfig(
+            crop=self.crop,
+            max_motion=self.max_motion,
+            max_magnified=self.max_magnified,
+            alpha_range=(float(low), float(high)),
+            max_noise=self.max_noise,
+        )
 
 
 def batch_tensors(batch: PairBatch, device: str) -> dict[str, torch.Tensor]:
@@ -185,188 +215,132 @@ def validate(model: MagNet, batch: PairBatch, device: str, chunk: int = 16) -> d
     return {name: float(np.mean(values)) for name, values in scores.items()}
 
 
-def train_magnet(
-    output_dir: PathLike,
-    *,
-    seed: int = 0,
-    steps: int = 20000,
-    batch_size: int = 4,
-    crop: int = 64,
-    lr: float = 3e-4,
-    lr_half_life: int = 5000,
-    warmup_steps: int = 500,
-    alpha_range: tuple[float, float] | list[float] = (1.0, 100.0),
-    max_motion: float = 2.0,
-    max_magnified: float = 12.0,
-    max_noise: float = 2.0,
-    lambda_consistency: float = 0.1,
-    residual_weight: float = 0.0,
-    grad_clip: float = 1.0,
-    val_pairs: int = 32,
-    val_every: int = 1000,
-    log_every: int = 50,
-    save_every: int = 1000,
-    threads: int | None = 1,
-    device: str = "auto",
-) -> Path:
+@dataclass
+class _Progress:
+    """Running loss sums between log rows, the curve so far and the last validation scores."""
+
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(LOSS_COLUMNS, 0.0))
+    counted: int = 0
+    rows: list[dict[str, float]] = field(default_factory=list)
+    last_val: dict[str, float] = field(default_factory=lambda: dict.fromkeys(VALIDATION_SCORES, math.nan))
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for key in self.sums:
+            self.sums[key] += float(losses[key].detach())
+        self.counted += 1
+
+    def row(self, step: int, rate: float, validated: bool) -> dict[str, float]:
+        """Close the current log interval: its mean losses (and validation SSIM, when just measured)."""
+        mean = {key: self.sums[key] / self.counted for key in self.sums}
+        val = self.last_val if validated else dict.fromkeys(VALIDATION_SCORES, math.nan)
+        row = {
+            "step": step, "loss": mean["total"], **{key: mean[key] for key in LOSS_COLUMNS[1:]}, "lr": rate,
+            "elapsed_s": round(self.elapsed(), 2), "val_ssim": val["residual"], "val_ssim_direct": val["direct"],
+            "val_ssim_input": val["input"],
+        }  # fmt: skip
+        self.rows.append(row)
+        self.sums, self.counted = dict.fromkeys(self.sums, 0.0), 0
+        return row
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def _log_row(row: dict[str, float], steps: int, validation: dict[str, float] | None) -> None:
+    scores = (
+        f" val SSIM residual {validation['residual']:.4f} direct {validation['direct']:.4f}"
+        f" (input {validation['input']:.4f})"
+        if validation
+        else ""
+    )
+    LOG.info(
+        "magnet-train step %d/%d loss %.4f (l1 %.4f residual %.4f tex %.4f shape %.4f) lr %.2e %.0fs%s",
+        row["step"], steps, row["loss"], row["l1"], row["l1_residual"], row["texture"], row["shape"], row["lr"],
+        row["elapsed_s"], scores,
+    )  # fmt: skip
+
+
+def _write_outputs(
+    output: Path, model: MagNet, params: MagnetTrainParams, progress: _Progress, step: int, complete: bool
+) -> None:
+    """``magnet.pt``, ``curve.csv`` and ``train.json`` (``complete`` false for an interim save)."""
+    save_state_dict(model, output / "magnet.pt")
+    write_csv(output / "curve.csv", pd.DataFrame(progress.rows, columns=list(CURVE_COLUMNS)))
+    final = progress.rows[-1] if progress.rows else {}
+    write_json(
+        output / "train.json",
+        {
+            "params": params.as_dict(),
+            "data": params.pair_config().as_dict(),
+            "complete": complete,
+            "steps_done": step,
+            "seed": params.seed,
+            "device": str(next(model.parameters()).device.type),
+            "torch_threads": torch.get_num_threads(),
+            "torch_version": torch.__version__,
+            "parameters": parameter_count(model),
+            "elapsed_s": round(progress.elapsed(), 1),
+            "final": {
+                **{key: final.get(key) for key in ("loss", *LOSS_COLUMNS[1:])},
+                "val_ssim": progress.last_val["residual"],
+                "val_ssim_direct": progress.last_val["direct"],
+                "val_ssim_input": progress.last_val["input"],
+            },
+        },
+    )
+
+
+def _step(
+    model: MagNet, optimiser: torch.optim.Optimizer, params: MagnetTrainParams, step: int, device: str
+) -> dict[str, torch.Tensor]:
+    """One optimisation step on batch ``step`` of the seed's pair stream; returns the loss terms."""
+    rate = learning_rate(step, params.lr, params.warmup_steps, params.lr_half_life)
+    for group in optimiser.param_groups:
+        group["lr"] = rate
+    data = batch_tensors(make_batch(params.seed, step, params.batch_size, params.pair_config()), device)
+    losses = magnet_losses(model, data, params.lambda_consistency, params.residual_weight)
+    if not torch.isfinite(losses["total"]):
+        raise MerecError(
+            f"magnet_train: loss became {losses['total'].item()} at step {step}; lower magnet_train.lr or grad_clip"
+        )
+    optimiser.zero_grad(set_to_none=True)
+    losses["total"].backward()
+    if params.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
+    optimiser.step()
+    return losses
+
+
+def train_magnet(output_dir: PathLike, params: MagnetTrainParams) -> Path:
     """Train MagNet from scratch; writes ``magnet.pt``, ``curve.csv`` and ``train.json`` atomically.
 
     ``save_every`` also rewrites the three files during training (``train.json`` then says
     ``"complete": false``), so a long run can be inspected. Returns the path of ``magnet.pt``.
     """
-    params: dict[str, Any] = {
-        "seed": seed,
-        "steps": steps,
-        "batch_size": batch_size,
-        "crop": crop,
-        "lr": lr,
-        "lr_half_life": lr_half_life,
-        "warmup_steps": warmup_steps,
-        "alpha_range": [float(a) for a in alpha_range],
-        "max_motion": max_motion,
-        "max_magnified": max_magnified,
-        "max_noise": max_noise,
-        "lambda_consistency": lambda_consistency,
-        "residual_weight": residual_weight,
-        "grad_clip": grad_clip,
-        "val_pairs": val_pairs,
-        "val_every": val_every,
-        "log_every": log_every,
-        "save_every": save_every,
-        "threads": threads,
-        "device": device,
-    }
-    if steps < 1 or batch_size < 1 or log_every < 1:
-        raise MerecError("magnet_train: steps, batch_size and log_every must be >= 1")
-    if len(params["alpha_range"]) != 2:
-        raise MerecError(f"magnet_train.alpha_range must be [low, high], got {alpha_range!r}")
-    config = PairConfig(
-        crop=crop,
-        max_motion=max_motion,
-        max_magnified=max_magnified,
-        alpha_range=(params["alpha_range"][0], params["alpha_range"][1]),
-        max_noise=max_noise,
-    )
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    configure_torch(threads)
-    seed_everything(seed)
-    resolved = resolve_device(device)
-    model = MagNet().to(resolved).train()
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
-    validation = validation_set(seed, val_pairs, config) if val_pairs > 0 else None
-
-    rows: list[dict[str, float]] = []
-    sums = dict.fromkeys(LOSS_COLUMNS, 0.0)
-    counted = 0
-    last_val = dict.fromkeys(("residual", "direct", "input"), math.nan)
-    started = time.perf_counter()
+    configure_torch(params.threads)
+    seed_everything(params.seed)
+    device = resolve_device(params.device)
+    model = MagNet().to(device).train()
+    optimiser = torch.optim.Adam(model.parameters(), lr=params.lr, betas=(0.9, 0.999))
+    validation = validation_set(params.seed, params.val_pairs, params.pair_config()) if params.val_pairs > 0 else None
+    progress = _Progress()
     LOG.info(
         "magnet-train: %d steps, batch %d, crop %d, device %s, %s threads, %d parameters",
-        steps,
-        batch_size,
-        crop,
-        resolved,
-        torch.get_num_threads(),
-        parameter_count(model),
-    )
-
-    def write_outputs(step: int, complete: bool) -> None:
-        import pandas as pd
-
-        save_checkpoint(model, output / "magnet.pt")
-        write_csv(output / "curve.csv", pd.DataFrame(rows, columns=list(CURVE_COLUMNS)))
-        final = rows[-1] if rows else {}
-        write_json(
-            output / "train.json",
-            {
-                "params": params,
-                "data": config.as_dict(),
-                "complete": complete,
-                "steps_done": step,
-                "seed": seed,
-                "device": resolved,
-                "torch_threads": torch.get_num_threads(),
-                "torch_version": torch.__version__,
-                "parameters": parameter_count(model),
-                "elapsed_s": round(time.perf_counter() - started, 1),
-                "final": {
-                    **{key: final.get(key) for key in ("loss", *LOSS_COLUMNS[1:])},
-                    "val_ssim": last_val["residual"],
-                    "val_ssim_direct": last_val["direct"],
-                    "val_ssim_input": last_val["input"],
-                },
-            },
-        )
-
-    for step in range(steps):
-        rate = learning_rate(step, lr, warmup_steps, lr_half_life)
-        for group in optimiser.param_groups:
-            group["lr"] = rate
-        data = batch_tensors(make_batch(seed, step, batch_size, config), resolved)
-        losses = magnet_losses(model, data, lambda_consistency, residual_weight)
-        if not torch.isfinite(losses["total"]):
-            raise MerecError(
-                f"magnet_train: loss became {losses['total'].item()} at step {step}; lower magnet_train.lr or grad_clip"
-            )
-        optimiser.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        if grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimiser.step()
-        for key in sums:
-            sums[key] += float(losses[key].detach())
-        counted += 1
+        params.steps, params.batch_size, params.crop, device, torch.get_num_threads(), parameter_count(model),
+    )  # fmt: skip
+    for step in range(params.steps):
+        progress.add(_step(model, optimiser, params, step, device))
         done = step + 1
-        validate_now = validation is not None and (done % val_every == 0 or done == steps)
+        validate_now = validation is not None and (done % params.val_every == 0 or done == params.steps)
         if validate_now:
-            last_val = validate(model, validation, resolved)
-        if done % log_every == 0 or done == steps or validate_now:
-            row = {
-                "step": done,
-                "loss": sums["total"] / counted,
-                **{key: sums[key] / counted for key in LOSS_COLUMNS[1:]},
-                "lr": rate,
-                "elapsed_s": round(time.perf_counter() - started, 2),
-                "val_ssim": last_val["residual"] if validate_now else math.nan,
-                "val_ssim_direct": last_val["direct"] if validate_now else math.nan,
-                "val_ssim_input": last_val["input"] if validate_now else math.nan,
-            }
-            rows.append(row)
-            LOG.info(
-                "magnet-train step %d/%d loss %.4f (l1 %.4f residual %.4f tex %.4f shape %.4f) lr %.2e %.0fs%s",
-                done,
-                steps,
-                row["loss"],
-                row["l1"],
-                row["l1_residual"],
-                row["texture"],
-                row["shape"],
-                rate,
-                row["elapsed_s"],
-                (
-                    f" val SSIM residual {last_val['residual']:.4f} direct {last_val['direct']:.4f}"
-                    f" (input {last_val['input']:.4f})"
-                )
-                if validate_now
-                else "",
-            )
-            sums = dict.fromkeys(sums, 0.0)
-            counted = 0
-        if save_every and done % save_every == 0 and done < steps:
-            write_outputs(done, complete=False)
-    write_outputs(steps, complete=True)
+            progress.last_val = validate(model, validation, device)
+        if done % params.log_every == 0 or done == params.steps or validate_now:
+            rate = learning_rate(step, params.lr, params.warmup_steps, params.lr_half_life)
+            _log_row(progress.row(done, rate, validate_now), params.steps, progress.last_val if validate_now else None)
+        if params.save_every and done % params.save_every == 0 and done < params.steps:
+            _write_outputs(output, model, params, progress, done, complete=False)
+    _write_outputs(output, model, params, progress, params.steps, complete=True)
     return output / "magnet.pt"
-
-
-LOSS_COLUMNS = ("total", "l1", "l1_residual", "texture", "shape")
-CURVE_COLUMNS = (
-    "step",
-    "loss",
-    *LOSS_COLUMNS[1:],
-    "lr",
-    "elapsed_s",
-    "val_ssim",
-    "val_ssim_direct",
-    "val_ssim_input",
-)

@@ -1,119 +1,35 @@
-"""Flow features, the per-fold AU graph and pooled LOSO evaluation."""
+"""The evaluate stage: pooled LOSO scores, seeds, composite datasets, refusing stale or missing folds."""
 
 from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from skimage import data
 from sklearn.metrics import f1_score
 
-from merec import au_graph, evaluate
-from merec.features import FeatureParams, make_flow, optical_strain, roi_boxes, sample_features
-from merec.io import MerecError, load_npz
+from merec import evaluate, runs
+from merec.evaluate import metrics
+from merec.io import (
+    MerecError,
+)
 
-
-def shifted(image: np.ndarray, dx: float, dy: float = 0.0) -> np.ndarray:
-    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-    return cv2.warpAffine(image, matrix, image.shape[1::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-
-
-@pytest.fixture(scope="module")
-def clip() -> np.ndarray:
-    face = np.ascontiguousarray(data.astronaut()[40:168, 140:268])
-    return np.stack([face, shifted(face, 0.5), shifted(face, 1.0, -0.5)])
-
-
-@pytest.mark.parametrize("method", ["tvl1", "farneback", "dis"])
-def test_flow_recovers_a_known_translation(method: str, clip: np.ndarray) -> None:
-    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in clip]
-    flow = make_flow(method)(gray[0], gray[2])
-    centre = flow[32:96, 32:96]
-    assert abs(np.median(centre[..., 0]) - 1.0) < 0.25
-    assert abs(np.median(centre[..., 1]) + 0.5) < 0.25
-
-
-def test_strain_of_a_pure_translation_is_zero_and_of_a_stretch_is_not() -> None:
-    translation = np.ones((16, 16, 2), np.float32)
-    assert np.allclose(optical_strain(translation), 0)
-    xs = np.tile(np.arange(16, dtype=np.float32), (16, 1))
-    stretch = np.stack([0.1 * xs, np.zeros_like(xs)], axis=-1)
-    assert np.allclose(optical_strain(stretch)[2:-2, 2:-2], 0.1)
-
-
-def test_sample_features_shapes_and_roi_placement(clip: np.ndarray) -> None:
-    landmarks = np.tile(np.array([[64.0, 64.0]]), (68, 1))
-    landmarks[17:22] = [30, 20]  # a brow near the top-left corner
-    params = FeatureParams(flow="farneback", roi_size=24, face_size=16)
-    out = sample_features(clip, landmarks, "s1", params)
-    n_rois = len(params.rois)
-    assert out["rois"].shape == (n_rois, 2, 3, 24, 24)
-    assert out["face"].shape == (2, 3, 16, 16)
-    assert out["roi_boxes"][0].tolist() == [18, 8, 42, 32]
-    assert list(out["roi_names"]) == list(params.rois)
-
-
-def test_roi_boxes_stay_inside_and_reject_bad_indices() -> None:
-    landmarks = np.zeros((68, 2))
-    boxes = roi_boxes(landmarks, {"corner": [0]}, 24, 128)
-    assert boxes.tolist() == [[0, 0, 24, 24]]
-    with pytest.raises(MerecError, match="features.rois.bad"):
-        roi_boxes(landmarks, {"bad": [70]}, 24, 128)
-
-
-def test_nan_flow_names_the_sample(clip: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
-    import merec.features as features
-
-    monkeypatch.setattr(features, "onset_flows", lambda frames, flow: np.full((2, 3, 128, 128), np.nan, np.float32))
-    with pytest.raises(MerecError, match="sample s7: optical flow contains NaN"):
-        features.sample_features(clip, np.zeros((68, 2)) + 64, "s7", FeatureParams(flow="dis"))
-
-
-def samples_table() -> pd.DataFrame:
-    rows = [
-        ("a", "1+2"), ("a", "4+7"), ("b", "1+2+5"), ("b", "12"), ("c", "4+15"), ("c", "R12+L14"),
-    ]  # fmt: skip
-    return pd.DataFrame(
-        {"subject": [f"d/{s}" for s, _ in rows], "fold": [f"d-{s}" for s, _ in rows],
-         "sample": [f"x{i}" for i in range(len(rows))], "aus": [a for _, a in rows]}
-    )  # fmt: skip
-
-
-def test_au_graph_is_conditional_cooccurrence_without_the_held_out_subject() -> None:
-    graph = au_graph.fold_graph(samples_table(), "d-c", [1, 2, 4, 7, 12, 15])
-    adjacency = graph["adjacency"]
-    # training subjects a and b: AU1 in 2 samples, always with AU2; AU4 once, with AU7
-    assert adjacency[0, 1] == 1.0 and adjacency[2, 3] == 1.0
-    assert np.all(np.diag(adjacency) == 0)
-    assert adjacency[5].sum() == 0  # AU15 only occurs for the held-out subject c
-    assert list(graph["train_subjects"]) == ["d/a", "d/b"]
-    everyone = au_graph.fold_graph(samples_table(), "d-a", [1, 2, 4, 7, 12, 15])
-    assert everyone["adjacency"][4, 5] == 0 and everyone["counts"][5, 5] == 1
-
-
-def test_au_graph_run_writes_one_file_per_fold(tmp_path) -> None:
-    table = tmp_path / "samples.csv"
-    samples_table().to_csv(table, index=False)
-    assert au_graph.run(table, tmp_path / "graphs", [1, 2, 4]) == 3
-    assert sorted(p.name for p in (tmp_path / "graphs").iterdir()) == ["d-a.npz", "d-b.npz", "d-c.npz"]
-    assert load_npz(tmp_path / "graphs" / "d-a.npz")["adjacency"].shape == (3, 3)
+NO_OPTIONS = evaluate.EvaluateParams.from_mapping()
 
 
 def test_pooled_scores_equal_sklearn_on_concatenated_predictions() -> None:
     truth = ["negative", "positive", "surprise", "negative", "negative", "surprise"]
     predicted = ["negative", "negative", "surprise", "positive", "negative", "surprise"]
     classes = ["negative", "positive", "surprise"]
-    scores = evaluate.scores(truth, predicted, classes)
+    scores = metrics.scores(truth, predicted, classes)
     assert scores["uf1"] == pytest.approx(f1_score(truth, predicted, average="macro"))
     assert scores["accuracy"] == pytest.approx(4 / 6)
 
 
 def test_a_class_missing_everywhere_counts_as_zero_instead_of_vanishing() -> None:
     truth = ["negative", "negative", "surprise"]
-    scores = evaluate.scores(truth, truth, ["negative", "positive", "surprise"])
+    scores = metrics.scores(truth, truth, ["negative", "positive", "surprise"])
     assert scores["uar"] == pytest.approx(2 / 3)
 
 
@@ -154,7 +70,7 @@ def write_seed(folds, seed: int, predicted: list[str], subjects=("d/a", "d/b"), 
 def test_evaluate_run_pools_folds_and_writes_reports(tmp_path) -> None:
     toy_dataset(tmp_path)
     write_seed(tmp_path / "folds", 0, ["negative", "negative", "surprise", "negative"])
-    metrics = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "out", "toy")
+    metrics = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "out", NO_OPTIONS, "toy")
     assert metrics["accuracy"] == pytest.approx(0.75) and metrics["n_folds"] == 2 and metrics["n_seeds"] == 1
     assert metrics["uf1_sd"] == 0.0 and metrics["per_seed"]["0"]["uf1"] == pytest.approx(metrics["uf1"])
     assert "per_dataset" not in metrics and metrics["n_samples"] == 4
@@ -180,7 +96,9 @@ def test_several_seeds_give_mean_and_sd_next_to_each_seed(tmp_path) -> None:
     write_seed(tmp_path / "folds", 0, ["negative", "negative", "surprise", "negative"], validation=True)  # acc 0.75
     write_seed(tmp_path / "folds", 3, ["negative", "surprise", "positive", "negative"], validation=True)  # acc 0.5
     write_seed(tmp_path / "folds", 9, ["positive"] * 4)  # not asked for: ignored
-    metrics = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "out", "toy", seeds=[0, 3])
+    metrics = evaluate.run(
+        tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "out", NO_OPTIONS, "toy", seeds=[0, 3]
+    )
     assert metrics["n_seeds"] == 2 and sorted(metrics["per_seed"]) == ["0", "3"]
     assert metrics["per_seed"]["0"]["accuracy"] == 0.75 and metrics["per_seed"]["3"]["accuracy"] == 0.5
     assert metrics["accuracy"] == pytest.approx(0.625)
@@ -198,7 +116,7 @@ def test_several_seeds_give_mean_and_sd_next_to_each_seed(tmp_path) -> None:
     assert len(curves) == 12 and curves["val_loss"].notna().all() and sorted(curves["seed"].unique()) == [0, 3]
     assert pd.read_csv(tmp_path / "out" / "plots" / "learning_curve.csv")["runs"].tolist() == [4, 4, 4]
     # without explicit seeds every seed folder counts
-    everything = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "all", "toy")
+    everything = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "all", NO_OPTIONS, "toy")
     assert everything["n_seeds"] == 3
 
 
@@ -206,7 +124,7 @@ def test_a_composite_dataset_is_also_scored_per_component(tmp_path) -> None:
     subjects = ("casme2/01", "samm/006")
     toy_dataset(tmp_path, subjects)
     write_seed(tmp_path / "folds", 0, ["negative", "positive", "positive", "negative"], subjects)
-    metrics = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "out", "megc")
+    metrics = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "out", NO_OPTIONS, "megc")
     assert sorted(metrics["per_dataset"]) == ["casme2", "samm"]
     assert metrics["per_dataset"]["casme2"]["accuracy"] == 1.0 and metrics["per_dataset"]["samm"]["accuracy"] == 0.5
     assert metrics["per_dataset"]["casme2"]["n_samples"] == 2
@@ -221,12 +139,12 @@ def test_a_composite_dataset_is_also_scored_per_component(tmp_path) -> None:
 def test_evaluate_refuses_missing_or_stale_folds_and_seeds(tmp_path) -> None:
     write_fold(tmp_path / "folds" / "seed-0" / "d-a", "d-a", [("s1", "d/a", "d-a", "negative", "negative")])
     with pytest.raises(MerecError, match="no predictions for folds d-b"):
-        evaluate.collect_predictions(tmp_path / "folds", ["d-a", "d-b"])
+        runs.read_predictions(tmp_path / "folds", ["d-a", "d-b"])
     with pytest.raises(MerecError, match="stale"):
-        evaluate.collect_predictions(tmp_path / "folds", [])
+        runs.read_predictions(tmp_path / "folds", [])
     with pytest.raises(MerecError, match="no predictions for seed"):
-        evaluate.collect_predictions(tmp_path / "folds", ["d-a"], seeds=[0, 1])
-    assert list(evaluate.collect_predictions(tmp_path / "folds", ["d-a"])["seed"]) == [0]
+        runs.read_predictions(tmp_path / "folds", ["d-a"], seeds=[0, 1])
+    assert list(runs.read_predictions(tmp_path / "folds", ["d-a"])["seed"]) == [0]
     write_fold(tmp_path / "flat" / "d-a", "d-a", [("s1", "d/a", "d-a", "negative", "negative")])
     with pytest.raises(MerecError, match="without a seed level"):
-        evaluate.collect_predictions(tmp_path / "flat", ["d-a"])
+        runs.read_predictions(tmp_path / "flat", ["d-a"])
