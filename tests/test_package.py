@@ -5,6 +5,7 @@ default, a light ``merec evaluate``, and a non-editable install that carries its
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -108,8 +109,12 @@ def test_merec_evaluate_does_not_import_torch() -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The package as a non-editable install would lay it out: the built wheel, unpacked."""
     out = tmp_path_factory.mktemp("wheel")
+    source = out / "source"  # a copy: setuptools writes build/ and *.egg-info/ next to the sources
+    shutil.copytree(REPO / "merec", source / "merec", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
         check=True,
         capture_output=True,
     )
