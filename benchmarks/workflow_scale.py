@@ -36,9 +36,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow/scripts"))
-from ablation import environment, make_copy, set_param  # noqa: E402
+from ablation import make_copy, set_param  # noqa: E402
+from workspace import environment  # noqa: E402
 
-from merec.datasets.synth import ANNOTATION_FILE, SynthParams, _write_workbook, generate  # noqa: E402
+from merec.synth.clips import ANNOTATION_FILE, SynthParams, _write_workbook, generate  # noqa: E402
 
 TARGET = "results/samm/loso.csv"
 SUBJECTS = 28

@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from merec.config import DEFAULT_PARAMS, dataset_spec, load_params, section
@@ -22,7 +23,7 @@ Handler = Callable[[argparse.Namespace, dict[str, Any]], object]
 
 
 def _synth(args: argparse.Namespace, params: dict[str, Any]) -> object:
-    from merec.datasets.synth import SynthParams, generate
+    from merec.synth import SynthParams, generate
 
     return generate(args.output, SynthParams.from_params(params))
 
@@ -36,7 +37,7 @@ def _ingest(args: argparse.Namespace, params: dict[str, Any]) -> object:
 def _face(args: argparse.Namespace, params: dict[str, Any]) -> object:
     from merec.face import FaceParams, run
 
-    return run(args.samples, args.output, FaceParams.from_params(params))
+    return run(args.input, args.output, FaceParams.from_params(params))
 
 
 def _interpolate(args: argparse.Namespace, params: dict[str, Any]) -> object:
@@ -64,10 +65,15 @@ def _au_graph(args: argparse.Namespace, params: dict[str, Any]) -> object:
 
 
 def _train(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.runs import run_dir
     from merec.train import TrainParams, run
 
     p = TrainParams.from_params(params)
-    return run(args.samples, args.features, args.au_graph, args.output, p, fold=args.fold, seed=args.seed)
+    single = args.fold != "all" and args.seed != "all"
+    folds = Path(args.output).parent.parent if single else Path(args.output)
+    if single and args.seed.isdigit() and Path(args.output) != run_dir(folds, int(args.seed), args.fold):
+        raise MerecError(f"--output {args.output}: name the run's folder <folds>/seed-{args.seed}/{args.fold}")
+    return run(args.samples, args.features, args.au_graph, folds, p, fold=args.fold, seed=args.seed)
 
 
 def _magnet_train(args: argparse.Namespace, params: dict[str, Any]) -> object:
@@ -80,7 +86,8 @@ def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> object:
     from merec.evaluate import EvaluateParams, run
 
     seeds = args.seeds if args.seeds is not None else section(params, "train")["seeds"]
-    return run(args.samples, args.folds, args.output, EvaluateParams.from_params(params), args.dataset, seeds)
+    output = Path(args.metrics).parent
+    return run(args.samples, args.folds, output, EvaluateParams.from_params(params), args.dataset, seeds)
 
 
 def _strips(args: argparse.Namespace, params: dict[str, Any]) -> object:
@@ -105,44 +112,55 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("synth", _synth, "generate the embedded synthetic dataset (SAMM format)")
     sub.add_argument("--output", required=True, help="dataset root to write, e.g. data/raw/synth")
-    sub = command("ingest", _ingest, "read a dataset's annotations into samples.csv")
-    sub.add_argument("--dataset", required=True, help="a name listed under 'datasets' in params.yaml")
+    sub = command("ingest", _ingest, "read a dataset's annotations into samples.csv and per-shard clip lists")
+    sub.add_argument("--dataset", required=True, help="a name listed under 'datasets' or 'catalogue' in params.yaml")
     sub.add_argument(
-        "--output", required=True, help="samples table to write (classes.json and skipped.csv go beside it)"
+        "--output",
+        required=True,
+        help="samples table to write (classes.json, skipped.csv and the clips/ folder go beside it)",
     )
-    sub = command("face", _face, "detect, align and crop the face of every clip")
-    sub.add_argument("--samples", required=True)
-    sub.add_argument("--output", required=True)
-    for name, handler, text in (
-        ("interpolate", _interpolate, "resample each clip from onset to apex to N frames"),
-        ("magnify", _magnify, "magnify each clip's motion relative to its onset"),
-        ("features", _features, "optical flow, strain and ROI tensors per clip"),
+    for name, handler, text, source in (
+        ("face", _face, "detect, align and crop the face of every clip of a shard", "ingest's clip list"),
+        ("interpolate", _interpolate, "resample each clip from onset to apex to N frames", "face"),
+        ("magnify", _magnify, "magnify each clip's motion relative to its onset", "interpolate"),
+        ("features", _features, "optical flow, strain and ROI tensors per clip", "magnify"),
     ):
         sub = command(name, handler, text)
-        sub.add_argument("--input", required=True)
-        sub.add_argument("--output", required=True)
+        sub.add_argument("--input", required=True, help=f"the shard's {source} manifest (<stage>/shard-<k>.json)")
+        sub.add_argument(
+            "--output", required=True, help="the shard manifest to write; the clips go to the folder beside it"
+        )
     sub = command("au-graph", _au_graph, "per-fold AU co-occurrence graphs from the training subjects")
     sub.add_argument("--samples", required=True)
     sub.add_argument("--output", required=True)
     sub = command("train", _train, "train and predict one LOSO fold (or all) with one seed (or all)")
     sub.add_argument("--samples", required=True)
-    sub.add_argument("--features", required=True)
+    sub.add_argument("--features", required=True, nargs="+", help="the features stage's shard manifests or folder")
     sub.add_argument("--au-graph", help="directory of per-fold AU graphs")
-    sub.add_argument("--output", required=True, help="folds directory; a run writes <output>/seed-<seed>/<fold>/")
+    sub.add_argument(
+        "--output",
+        required=True,
+        help="the run's folder for one fold and one seed; with --fold all or --seed all, the folds folder "
+        "that holds seed-<S>/<fold>/",
+    )
     sub.add_argument("--fold", required=True, help="fold id (see samples.csv) or 'all'")
     sub.add_argument("--seed", default="all", help="one of train.seeds, or 'all' (default)")
     sub = command("magnet-train", _magnet_train, "train MagNet on synthetic magnification pairs")
-    sub.add_argument("--output", required=True, help="folder for magnet.pt, curve.csv and train.json")
+    sub.add_argument(
+        "--output", required=True, help="checkpoint to write, e.g. merec/weights/magnet.pt (+ _curve.csv, _train.json)"
+    )
     sub = command("evaluate", _evaluate, "pooled LOSO metrics, confusion matrix and plot data")
     sub.add_argument("--samples", required=True)
-    sub.add_argument("--folds", required=True, help="folds directory of the train stage (seed-<S>/<fold>/)")
-    sub.add_argument("--output", required=True)
+    sub.add_argument(
+        "--folds", required=True, nargs="+", help="the train stage's run folders, or its folds folder (seed-<S>/<fold>/)"
+    )
+    sub.add_argument("--metrics", required=True, help="metrics.json to write; the other results go beside it")
     sub.add_argument("--dataset", default="", help="dataset name for titles")
     sub.add_argument("--seeds", type=int, nargs="+", help="seeds to evaluate (default: train.seeds of the params file)")
     sub = command("strips", _strips, "interpolated vs magnified frame strips of a few samples, for the report")
     sub.add_argument("--samples", required=True, help="samples table (labels; classes.json beside it)")
-    sub.add_argument("--input", required=True, help="the interpolate stage's folder (original frames)")
-    sub.add_argument("--magnified", required=True, help="the magnify stage's folder")
+    sub.add_argument("--input", required=True, nargs="+", help="the interpolate stage's folder or shard manifests")
+    sub.add_argument("--magnified", required=True, nargs="+", help="the magnify stage's folder or shard manifests")
     sub.add_argument("--output", required=True, help="folder to write: <sample>.png per strip and strips.csv")
     return parser
 

@@ -121,18 +121,24 @@ def section(params: Mapping[str, Any], name: str) -> dict[str, Any]:
     return copy.deepcopy(node)
 
 
+def dataset_names(params: Mapping[str, Any]) -> list[str]:
+    """Every dataset params.yaml declares: those under ``datasets`` and those under ``catalogue``."""
+    return sorted(set(params.get("datasets") or {}) | set(params.get("catalogue") or {}))
+
+
 def dataset_spec(params: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """The ``datasets.<name>`` entry with its root defaulted to ``data/raw/<name>``."""
-    datasets = params.get("datasets", {})
-    if name not in datasets:
-        known = ", ".join(sorted(datasets)) or "none"
-        raise MerecError(
-            f"dataset {name!r} is not listed under 'datasets' in params.yaml (listed: {known}); "
-            f"add e.g. `{name}: {{format: samm, root: data/raw/{name}}}`"
-        )
-    spec = dict(datasets[name] or {})
-    spec.setdefault("root", f"data/raw/{name}")
-    return spec
+    """The entry of dataset ``name`` (``datasets`` first, then ``catalogue``); root ``data/raw/<name>`` if not given."""
+    for key in ("datasets", "catalogue"):
+        entries = params.get(key) or {}
+        if name in entries:
+            spec = dict(entries[name] or {})
+            spec.setdefault("root", f"data/raw/{name}")
+            return spec
+    known = ", ".join(dataset_names(params)) or "none"
+    raise MerecError(
+        f"dataset {name!r} is not declared in params.yaml (declared: {known}); add it under 'datasets', "
+        f"e.g. `{name}: {{format: samm, root: data/raw/{name}}}`"
+    )
 
 
 class Params:

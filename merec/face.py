@@ -3,15 +3,16 @@
 dlib's HOG detector and 68-point predictor run on the onset frame only; the similarity transform
 that puts the eye centres at fixed positions of a ``size`` x ``size`` crop is then applied to every
 frame from onset to offset, so motion between frames is preserved (no per-frame re-alignment).
-Output per sample: ``<sample>.npz`` with ``frames`` (T, size, size, 3) uint8 RGB, ``landmarks``
-(68, 2) onset landmarks in crop coordinates, ``transform`` (2, 3), ``frame_numbers`` (T,) and
-``apex_index``.
+The stage runs per shard (:mod:`merec.shards`): it reads the shard's clip list from ingest
+(:mod:`merec.datasets.clips`) and writes one ``<sample>.npz`` per clip with ``frames`` (T, size,
+size, 3) uint8 RGB, ``landmarks`` (68, 2) onset landmarks in crop coordinates, ``transform``
+(2, 3), ``frame_numbers`` (T,) and ``apex_index``, then the shard's manifest.
 
 Bad clips (a missing, empty, corrupt or truncated frame, frames of different sizes, no face on the
 onset frame, two faces of similar size) are an error naming the sample and the file, or, under
-``face.on_error: skip``, left out and listed in ``<output>/skipped.csv`` (sample, subject, reason).
-Skipping never changes the fold set silently: when every clip of a subject would be skipped the
-stage fails, because that subject's LOSO fold (listed in samples.csv) would have nothing to test.
+``face.on_error: skip``, left out and listed with the reason in the shard's manifest; later stages
+carry the list on, training refuses a fold whose subject lost every clip, and evaluation counts
+skipped clips as errors.
 
 Two faces: MER clips show one participant close to the camera, so a second, much smaller detection
 (a face in the background or a false detection) is ignored with a logged warning and the largest
@@ -28,15 +29,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 
 from merec.config import Params
-from merec.datasets.frames import clip_frame_paths
+from merec.datasets.clips import Clip, ClipList, read_clip_list
 from merec.datasets.ids import is_safe_id
 from merec.errors import MerecError
-from merec.io import PathLike, atomic_dir, read_image, save_npz, write_csv
+from merec.io import PathLike, atomic_dir, read_image, save_npz
 from merec.landmarks import Face, detect_faces, eye_centres
-from merec.runtime import available_threads, ordered_map
+from merec.runtime import available_threads, ordered_map, single_threaded
+from merec.shards import Shard, output_folder, write_shard
 
 LOG = logging.getLogger("merec.face")
 AMBIGUOUS_AREA = 0.5  # a second face at least this fraction of the largest one's area is an error
@@ -124,18 +125,22 @@ def align_clip(
     }
 
 
-def _read_clip(row: pd.Series) -> tuple[list[np.ndarray], np.ndarray, list[Path]]:
-    sample = row["sample"]
-    paths = clip_frame_paths(row)
+def _read_clip(clip: Clip) -> tuple[list[np.ndarray], np.ndarray]:
+    sample = clip.sample
     frames = []
-    for path in paths:
+    for path in clip.frames:
         try:
             frames.append(read_image(path))
         except MerecError as exc:
             raise MerecError(f"sample {sample}: {exc}") from exc
-    check_frame_sizes(frames, paths, sample)
-    numbers = np.arange(int(row["onset"]), int(row["offset"]) + 1)
-    return frames, numbers, paths
+    check_frame_sizes(frames, list(clip.frames), sample)
+    numbers = np.arange(int(clip.row["onset"]), int(clip.row["offset"]) + 1)
+    if len(numbers) != len(frames):
+        raise MerecError(
+            f"sample {sample}: the clip list holds {len(frames)} frames for onset..offset {numbers[0]}..{numbers[-1]}; "
+            "rerun the ingest stage"
+        )
+    return frames, numbers
 
 
 def check_frame_sizes(frames: list[np.ndarray], paths: list[Path], sample: str) -> None:
@@ -156,33 +161,36 @@ def check_frame_sizes(frames: list[np.ndarray], paths: list[Path], sample: str) 
     )
 
 
-def run(samples_csv: PathLike, output_dir: PathLike, params: FaceParams) -> pd.DataFrame:
-    """Align every sample of the table; returns the skipped samples (empty unless on_error=skip)."""
-    samples = pd.read_csv(samples_csv, dtype={"subject": str, "fold": str, "sample": str})
-    _check_sample_ids(samples, samples_csv)
-    skipped = []
+def run(clips: PathLike, output: PathLike, params: FaceParams) -> Shard:
+    """Align every clip of a shard's clip list into ``output`` (a shard manifest, see :mod:`merec.shards`).
+
+    Clips that cannot be aligned are an error naming the sample and the file, or, with
+    ``on_error: skip``, listed with the reason in the manifest.
+    """
+    listed = read_clip_list(clips)
+    _check_sample_ids(listed)
+    skipped: dict[str, str] = {}
+    written: list[str] = []
     workers = available_threads()
-    if workers > 1:
-        cv2.setNumThreads(1)  # one clip per worker process instead
-    with atomic_dir(output_dir) as tmp:
-        rows = [row for _, row in samples.iterrows()]
-        jobs = [(row, Path(tmp), params) for row in rows]
-        results = ordered_map(_align_sample, jobs, workers, "face")
+    with atomic_dir(output_folder(output)) as tmp:
+        jobs = [(clip, Path(tmp), params) for clip in listed.clips]
+        results = ordered_map(_align_sample, jobs, workers, "face", initializer=single_threaded)
         with closing(results):  # on an error, stop the workers before the temporary folder goes
-            for row, (failure, records) in zip(rows, results, strict=True):
+            for clip, (failure, records) in zip(listed.clips, results, strict=True):
                 for record in records:  # warnings of the worker, in sample order
                     logging.getLogger(record.name).handle(record)
                 if failure is None:
+                    written.append(clip.sample)
                     continue
                 if params.on_error == "fail":
                     raise MerecError(failure)
                 LOG.warning("skipping %s", failure)
-                skipped.append({"sample": row["sample"], "subject": row["subject"], "reason": failure})
-        report = pd.DataFrame(skipped, columns=["sample", "subject", "reason"])
-        _check_no_subject_lost(samples, report)
-        write_csv(Path(tmp) / "skipped.csv", report)
-    LOG.info("aligned %d of %d samples (%d skipped)", len(samples) - len(report), len(samples), len(report))
-    return report
+                skipped[clip.sample] = failure
+    shard = write_shard(output, "face", listed.shard, listed.shards, written, skipped)
+    LOG.info(
+        "shard %d: aligned %d of %d clips (%d skipped)", listed.shard, len(written), len(listed.clips), len(skipped)
+    )
+    return shard
 
 
 class _Collect(logging.Handler):
@@ -197,52 +205,33 @@ class _Collect(logging.Handler):
         self.records.append(record)
 
 
-def _align_sample(job: tuple[pd.Series, Path, FaceParams]) -> tuple[str | None, list[logging.LogRecord]]:
-    """Align one sample into ``folder``: the error message when it cannot be, and the log records."""
-    row, folder, params = job
+def _align_sample(job: tuple[Clip, Path, FaceParams]) -> tuple[str | None, list[logging.LogRecord]]:
+    """Align one clip into ``folder``: the error message when it cannot be, and the log records."""
+    clip, folder, params = job
     package = logging.getLogger("merec")
     collect, propagate = _Collect(), package.propagate
     package.addHandler(collect)
     package.propagate = False
     try:
-        frames, numbers, paths = _read_clip(row)
-        where = f"the onset frame {paths[0]}"
-        aligned = align_clip(frames, int(row["apex"]) - int(row["onset"]), row["sample"], params, where)
+        frames, numbers = _read_clip(clip)
+        where = f"the onset frame {clip.frames[0]}"
+        apex_index = int(clip.row["apex"]) - int(clip.row["onset"])
+        aligned = align_clip(frames, apex_index, clip.sample, params, where)
     except MerecError as exc:
         return str(exc), collect.records
     else:
-        save_npz(folder / f"{row['sample']}.npz", frame_numbers=numbers, **aligned)
+        save_npz(folder / f"{clip.sample}.npz", frame_numbers=numbers, **aligned)
     finally:
         package.removeHandler(collect)
         package.propagate = propagate
     return None, collect.records
 
 
-def _check_sample_ids(samples: pd.DataFrame, samples_csv: PathLike) -> None:
+def _check_sample_ids(listed: ClipList) -> None:
     """Sample ids name output files: they must be plain names (ingest makes them so)."""
-    for line, sample in enumerate(samples["sample"], start=2):
-        if not isinstance(sample, str) or not is_safe_id(sample):
+    for clip in listed.clips:
+        if not is_safe_id(clip.sample):
             raise MerecError(
-                f"{samples_csv} line {line}: sample id {sample!r} is not a plain name (letters, digits, "
-                "'_', '.', '-'); samples.csv is written by the ingest stage: rerun it instead of editing the file"
+                f"{listed.path}: sample id {clip.sample!r} is not a plain name (letters, digits, '_', '.', '-'); "
+                "clip lists are written by the ingest stage: rerun it instead of editing the file"
             )
-
-
-def _check_no_subject_lost(samples: pd.DataFrame, report: pd.DataFrame) -> None:
-    """Fail when skipping left a subject (a LOSO fold of samples.csv) without any aligned clip."""
-    if report.empty:
-        return
-    total = samples.groupby("subject")["sample"].count()
-    dropped = report.groupby("subject")["sample"].count()
-    lost = sorted(subject for subject, count in dropped.items() if count >= total.get(subject, 0))
-    if not lost:
-        return
-    lines = [
-        f"face.on_error: skip would leave subject(s) {', '.join(lost)} without any clip, which would silently "
-        "remove their LOSO folds; fix the frames named below, or leave those subjects out of the dataset "
-        "(e.g. a copy of the annotation without their rows, set as datasets.<name>.annotation):"
-    ]
-    for subject in lost:
-        rows = report[report["subject"] == subject]
-        lines.extend(f"  - {sample}: {reason}" for sample, reason in zip(rows["sample"], rows["reason"], strict=True))
-    raise MerecError("\n".join(lines))

@@ -25,7 +25,8 @@ import numpy as np
 from merec.config import Params
 from merec.errors import MerecError
 from merec.io import PathLike
-from merec.runtime import available_threads, map_sample_dir
+from merec.runtime import map_shard
+from merec.shards import Shard
 
 FLOW_METHODS = ("tvl1", "farneback", "dis")
 CHANNELS = ("u", "v", "strain")
@@ -135,13 +136,11 @@ def sample_features(
     }
 
 
-def run(input_dir: PathLike, output_dir: PathLike, params: FeatureParams) -> int:
-    """Compute features for every magnified clip of ``input_dir``."""
+def run(input_manifest: PathLike, output_manifest: PathLike, params: FeatureParams) -> Shard:
+    """Compute features for every magnified clip of a shard."""
     make_flow(params.flow, params.tvl1)  # fail early on a bad method
-    cv2.setNumThreads(1)  # one sample per worker process instead
 
     def features_of(arrays: dict[str, np.ndarray], sample: str) -> dict[str, np.ndarray]:
         return sample_features(arrays["frames"], arrays["landmarks"], sample, params)
 
-    workers = available_threads()
-    return map_sample_dir(input_dir, output_dir, features_of, f"features ({params.flow})", workers=workers)
+    return map_shard(input_manifest, output_manifest, features_of, "features", f"features ({params.flow})")

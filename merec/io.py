@@ -214,11 +214,3 @@ def write_image(path: PathLike, image: np.ndarray, quality: int = 95) -> None:
         raise MerecError(f"{target}: OpenCV could not encode this image")
     with atomic_path(target) as tmp:
         encoded.tofile(tmp)
-
-
-def sample_files(directory: PathLike, suffix: str = ".npz") -> list[Path]:
-    """Per-sample artifact files of a stage directory, sorted by name."""
-    folder = Path(directory)
-    if not folder.is_dir():
-        raise MerecError(f"{folder}: stage input directory is missing; run the previous stage first")
-    return sorted(p for p in folder.iterdir() if p.suffix == suffix and not p.name.startswith("."))

@@ -60,6 +60,20 @@ def write_run(
         write_json(Path(tmp) / INFO, info)
 
 
+def folds_root(paths: Sequence[PathLike] | PathLike) -> Path:
+    """The folds folder of ``paths``: itself, or the one that holds the given run folders."""
+    items = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    if len(items) == 1 and not (items[0] / PREDICTIONS).exists() and not items[0].name.startswith(SEED_PREFIX):
+        return items[0]
+    roots = {item.parent.parent for item in items}
+    bad = [str(item) for item in items if not item.parent.name.startswith(SEED_PREFIX)]
+    if bad or len(roots) != 1:
+        raise MerecError(
+            f"run folders must be <folds>/seed-<S>/<fold> of one folds folder; got {', '.join(map(str, items[:3]))}"
+        )
+    return roots.pop()
+
+
 def find_seeds(folds_dir: PathLike) -> list[int]:
     """Seeds with a ``seed-<S>/`` folder under ``folds_dir``."""
     seeds = []
@@ -100,7 +114,7 @@ def resolve_seeds(folds_dir: PathLike, seeds: Sequence[int] | None) -> list[int]
 
 def fold_runs(seed_dir: Path, expected_folds: Sequence[str]) -> list[Path]:
     """Every expected fold's run folder of one seed; missing or extra folds are an error."""
-    found = sorted(p.parent.name for p in seed_dir.glob(f"*/{PREDICTIONS}"))
+    found = sorted(p.parent.name for p in seed_dir.glob(f"*/{PREDICTIONS}") if not p.parent.name.startswith("."))
     missing = sorted(set(expected_folds) - set(found))
     extra = sorted(set(found) - set(expected_folds))
     if missing:

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from merec.errors import MerecError
-from merec.io import PathLike, atomic_dir, load_npz, sample_files, save_npz
+from merec.io import PathLike, atomic_dir, load_npz, save_npz
+from merec.shards import Shard, output_folder, read_shard, write_shard
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -38,8 +39,6 @@ def resolve_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        from merec.errors import MerecError
-
         raise MerecError("device 'cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'")
     return device
 
@@ -126,11 +125,21 @@ def ordered_map(
         yield from progress(map(function, items), desc, total=len(items))
 
 
+def single_threaded() -> None:
+    """One thread for OpenCV and torch in this process: merec runs samples in parallel processes
+    instead, so results never depend on how many cores a job was given."""
+    if "cv2" in sys.modules:
+        sys.modules["cv2"].setNumThreads(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
 _WORKER_TRANSFORM: Any = None
 
 
 def _init_worker(transform: Any) -> None:
     global _WORKER_TRANSFORM
+    single_threaded()
     _WORKER_TRANSFORM = transform
 
 
@@ -141,24 +150,25 @@ def _process_file(job: tuple[Path, Path]) -> str:
     return source.stem
 
 
-def map_sample_dir(
-    input_dir: PathLike,
-    output_dir: PathLike,
+def map_shard(
+    input_manifest: PathLike,
+    output_manifest: PathLike,
     transform: Any,
+    stage: str,
     desc: str,
-    workers: int = 1,
-) -> int:
-    """Apply ``transform(arrays, sample) -> arrays`` to every ``<sample>.npz`` of a stage directory.
+    workers: int | None = None,
+) -> Shard:
+    """Apply ``transform(arrays, sample) -> arrays`` to every sample of a shard (see :mod:`merec.shards`).
 
-    With ``workers > 1`` samples are processed by forked worker processes (for CPU-bound NumPy /
-    OpenCV work; torch stages use intra-op threads instead). The output directory is written
-    atomically; the number of samples is returned.
+    Samples run in ``workers`` forked processes (default: the job's threads), each single-threaded;
+    the output folder is written atomically, then its manifest, which carries on the samples the
+    input left out.
     """
-    files = sample_files(input_dir)
-    if not files:
-        raise MerecError(f"{input_dir}: no samples to process; check the previous stage's log")
-    with atomic_dir(output_dir) as tmp:
-        jobs = [(file, Path(tmp) / file.name) for file in files]
+    source = read_shard(input_manifest)
+    files = source.files()
+    workers = available_threads() if workers is None else workers
+    with atomic_dir(output_folder(output_manifest)) as tmp:
+        jobs = [(path, Path(tmp) / path.name) for _, path in files]
         for _ in ordered_map(_process_file, jobs, workers, desc, initializer=_init_worker, initargs=(transform,)):
             pass
-    return len(files)
+    return write_shard(output_manifest, stage, source.shard, source.shards, [s for s, _ in files], source.skipped)

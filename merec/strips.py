@@ -30,6 +30,7 @@ from merec.datasets.ingest import read_classes, read_samples
 from merec.errors import MerecError
 from merec.io import PathLike, atomic_dir, load_npz, write_csv
 from merec.runtime import progress
+from merec.shards import read_stage, stage_samples
 
 LOG = logging.getLogger("merec.strips")
 INDEX = "strips.csv"
@@ -50,11 +51,12 @@ class StripParams(Params):
     diff_gain: float
 
 
-def _stage_dir(path: PathLike, stage: str) -> Path:
-    folder = Path(path)
-    if not folder.is_dir():
-        raise MerecError(f"{folder}: the {stage} stage's output folder is missing; run the {stage} stage first")
-    return folder
+def _stage(paths: Sequence[PathLike] | PathLike, stage: str) -> dict[str, Path]:
+    """Sample -> archive of a per-sample stage (its folder or shard manifests)."""
+    try:
+        return stage_samples(read_stage(paths))
+    except MerecError as exc:
+        raise MerecError(f"the {stage} stage's output is not complete ({exc}); run the {stage} stage first") from exc
 
 
 def _read_table(samples_csv: PathLike) -> tuple[pd.DataFrame, list[str]]:
@@ -90,12 +92,10 @@ def frame_indices(n_frames: int, shown: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_frames - 1, shown)).astype(int))
 
 
-def _load_frames(folder: Path, sample: str) -> np.ndarray:
-    frames = load_npz(folder / f"{sample}.npz").get("frames")
+def _load_frames(path: Path) -> np.ndarray:
+    frames = load_npz(path).get("frames")
     if frames is None or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise MerecError(
-            f"{folder / f'{sample}.npz'}: no 'frames' array of shape (T, H, W, 3); rerun the stage that made it"
-        )
+        raise MerecError(f"{path}: no 'frames' array of shape (T, H, W, 3); rerun the stage that made it")
     return frames
 
 
@@ -144,21 +144,24 @@ def render_strip(
 
 def run(
     samples_csv: PathLike,
-    interpolated_dir: PathLike,
-    magnified_dir: PathLike,
+    interpolated_stage: Sequence[PathLike] | PathLike,
+    magnified_stage: Sequence[PathLike] | PathLike,
     output_dir: PathLike,
     params: StripParams,
 ) -> pd.DataFrame:
-    """Write the strips of a few samples (see the module docstring); returns the ``strips.csv`` table."""
-    interpolated = _stage_dir(interpolated_dir, "interpolate")
-    magnified = _stage_dir(magnified_dir, "magnify")
+    """Write the strips of a few samples (see the module docstring); returns the ``strips.csv`` table.
+
+    ``interpolated_stage`` and ``magnified_stage``: those stages' folders or shard manifests.
+    """
     table, classes = _read_table(samples_csv)
-    available = {p.stem for p in interpolated.glob("*.npz")} & {p.stem for p in magnified.glob("*.npz")}
+    interpolated = _stage(interpolated_stage, "interpolate")
+    magnified = _stage(magnified_stage, "magnify")
+    available = set(interpolated) & set(magnified)
     chosen = choose_samples(table, classes, available, params.strips)
     if not chosen:
         raise MerecError(
-            f"no sample of {samples_csv} has frames in both {interpolated} and {magnified}; "
-            "rerun the interpolate and magnify stages"
+            f"no sample of {samples_csv} has frames in both the interpolate and the magnify stage; "
+            "rerun those stages"
         )
     if len(chosen) < params.strips:
         LOG.warning("only %d sample(s) available for %d strips", len(chosen), params.strips)
@@ -169,7 +172,7 @@ def run(
             title = f"sample {sample} (subject {row['subject']}, class {row['label']})"
             file = f"{sample}.png"
             shown = render_strip(
-                _load_frames(interpolated, sample), _load_frames(magnified, sample), title, Path(tmp) / file, params
+                _load_frames(interpolated[sample]), _load_frames(magnified[sample]), title, Path(tmp) / file, params
             )
             rows.append({**{k: row[k] for k in ("sample", "subject", "label")}, "file": file, "frames": shown})
         index = pd.DataFrame(rows, columns=INDEX_COLUMNS)

@@ -37,7 +37,8 @@ from merec.errors import MerecError
 from merec.io import PathLike, load_npz
 from merec.models import build_model
 from merec.runs import run_dir, write_run
-from merec.runtime import configure_torch, progress, resolve_device, seed_everything
+from merec.runtime import available_threads, ordered_map, progress, resolve_device, seed_everything, single_threaded
+from merec.shards import read_stage, stage_samples, stage_skipped
 
 LOG = logging.getLogger("merec.train")
 INPUT_KEYS = ("apex", "face", "rois")
@@ -107,31 +108,36 @@ class FeatureSet:
     samples: pd.DataFrame
     inputs: dict[str, np.ndarray]
     roi_names: list[str]
-    missing: list[str]
+    missing: dict[str, str]  # sample -> why it has no features
 
 
-def load_features(samples: pd.DataFrame, features_dir: PathLike) -> FeatureSet:
-    """Stack the feature arrays of every sample that has a features file."""
-    folder = Path(features_dir)
-    if not folder.is_dir():
-        raise MerecError(f"{folder}: features directory is missing; run the features stage first")
-    kept, missing, arrays = [], [], {key: [] for key in INPUT_KEYS}
+def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike) -> FeatureSet:
+    """Stack the feature arrays of every sample of the table that the features stage wrote.
+
+    ``features`` are the features stage's shard manifests (or its folder, see :mod:`merec.shards`);
+    samples an earlier stage left out are listed in ``missing`` with the reason.
+    """
+    shards = read_stage(features)
+    files, skipped = stage_samples(shards), stage_skipped(shards)
+    kept, arrays = [], {key: [] for key in INPUT_KEYS}
+    missing: dict[str, str] = {}
     roi_names: list[str] = []
-    for index, row in samples.iterrows():
-        file = folder / f"{row['sample']}.npz"
-        if not file.is_file():
-            missing.append(row["sample"])
+    for index, sample in zip(samples.index, samples["sample"], strict=True):
+        if sample not in files:
+            missing[sample] = skipped.get(sample, "not in the features stage's output (rerun the stages before train)")
             continue
-        data = load_npz(file)
+        data = load_npz(files[sample])
         arrays["face"].append(data["face"].astype(np.float32))
         arrays["apex"].append(data["face"][-1].astype(np.float32))
         arrays["rois"].append(data["rois"].astype(np.float32))
         roi_names = [str(n) for n in data["roi_names"]]
         kept.append(index)
     if not kept:
-        raise MerecError(f"{folder}: no features for any sample of the table; check the earlier stages")
+        raise MerecError(
+            f"{shards[0].manifest.parent}: no features for any sample of the table; check the earlier stages"
+        )
     if missing:
-        LOG.warning("%d samples have no features (skipped earlier): %s", len(missing), ", ".join(missing))
+        LOG.warning("%d samples have no features: %s", len(missing), "; ".join(f"{s}: {r}" for s, r in missing.items()))
     inputs = {key: np.stack(values) for key, values in arrays.items()}
     return FeatureSet(samples.loc[kept].reset_index(drop=True), inputs, roi_names, missing)
 
@@ -240,7 +246,9 @@ def split_fold(samples: pd.DataFrame, fold: str, val_subjects: int, seed: int) -
     train_rows = np.flatnonzero(folds != fold)
     if len(test_rows) == 0:
         raise MerecError(
-            f"fold {fold!r} has no samples with features; it was skipped earlier (see the face stage report)"
+            f"fold {fold!r} has no samples with features: every clip of its subject was left out by an earlier "
+            "stage (the reasons are in that stage's shard manifests and the training log); fix those clips, or "
+            "leave the subject out of the dataset"
         )
     if len(train_rows) == 0:
         raise MerecError(f"fold {fold!r}: no training samples left; LOSO needs at least two subjects")
@@ -459,9 +467,36 @@ def select_seeds(params: TrainParams, seed: int | str | None) -> list[int]:
     return [value]
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One (fold, seed) run for a worker process."""
+
+    fold: str
+    seed: int
+    adjacency: np.ndarray | None
+    aus: list[int] | None
+    target: Path
+
+
+_SHARED: dict[str, Any] = {}
+
+
+def _init_training(features: FeatureSet, classes: list[str], params: TrainParams) -> None:
+    single_threaded()
+    _SHARED.update(features=features, classes=classes, params=params)
+
+
+def _train_job(job: _Job) -> dict[str, Any]:
+    result = train_fold(
+        _SHARED["features"], _SHARED["classes"], job.fold, _SHARED["params"], job.adjacency, seed=job.seed, aus=job.aus
+    )
+    write_fold(result, job.target)
+    return result.info
+
+
 def run(
     samples_csv: PathLike,
-    features_dir: PathLike,
+    features: Sequence[PathLike] | PathLike,
     au_graph_dir: PathLike | None,
     output_dir: PathLike,
     params: TrainParams,
@@ -470,9 +505,11 @@ def run(
 ) -> list[str]:
     """Train ``fold`` (or every fold with ``all``) for ``seed`` (or every one of ``train.seeds``).
 
-    Writes ``<output_dir>/seed-<S>/<fold>/`` per run; returns those paths relative to ``output_dir``.
+    ``features``: the features stage's shard manifests or folder. Each run is single-threaded, so
+    its numbers do not depend on the machine's cores; several runs (``--fold all``) go to parallel
+    worker processes, one per core. Writes ``<output_dir>/seed-<S>/<fold>/`` per run and returns
+    those paths relative to ``output_dir``.
     """
-    configure_torch()
     samples = read_samples(samples_csv)
     classes = read_classes(samples_csv)
     seeds = select_seeds(params, seed)
@@ -480,20 +517,21 @@ def run(
         raise MerecError(
             f"fold {fold!r} is not in {samples_csv}; folds are: {', '.join(sorted(samples['fold'].unique()))}"
         )
-    features = load_features(samples, features_dir)
+    loaded = load_features(samples, features)
     folds = sorted(samples["fold"].unique()) if fold == "all" else [fold]
-    written = []
+    jobs = []
     for name in folds:
         adjacency, aus = (None, None) if au_graph_dir is None else load_graph(au_graph_dir, name)
-        for s in seeds:
-            result = train_fold(features, classes, name, params, adjacency, seed=s, aus=aus)
-            target = run_dir(output_dir, s, name)
-            write_fold(result, target)
-            written.append(str(target.relative_to(output_dir)))
-            info = result.info
-            LOG.info(
-                "fold %s seed %d: trained on %d samples (%d for validation), epoch %d of %d, predicted %d",
-                name, s, info["n_train"], info["n_validation"], info["chosen_epoch"], info["epochs_run"],
-                info["n_test"],
-            )  # fmt: skip
-    return written
+        jobs.extend(_Job(name, s, adjacency, aus, run_dir(output_dir, s, name)) for s in seeds)
+    device = resolve_device(params.device)
+    workers = 1 if device.startswith("cuda") else available_threads()
+    infos = ordered_map(
+        _train_job, jobs, workers, "train", initializer=_init_training, initargs=(loaded, classes, params)
+    )
+    for job, info in zip(jobs, infos, strict=True):
+        LOG.info(
+            "fold %s seed %d: trained on %d samples (%d for validation), epoch %d of %d, predicted %d",
+            job.fold, job.seed, info["n_train"], info["n_validation"], info["chosen_epoch"], info["epochs_run"],
+            info["n_test"],
+        )  # fmt: skip
+    return [str(job.target.relative_to(output_dir)) for job in jobs]

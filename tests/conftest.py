@@ -32,11 +32,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 3-subject, 9-clip synthetic dataset in SAMM format."""
-    from merec.datasets.synth import SynthParams, generate
+    from merec.synth import SynthParams, generate
 
     root = tmp_path_factory.mktemp("synth") / "synth"
     generate(root, SynthParams.from_mapping(TINY_SYNTH))
     return root
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny project built once by Snakemake and committed (tests clone it: tests.helpers.workflow.clone)."""
+    from tests.helpers.workflow import build
+
+    return build(tmp_path_factory.mktemp("built"))
 
 
 @pytest.fixture(scope="session")

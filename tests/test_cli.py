@@ -35,7 +35,7 @@ def test_missing_dataset_says_what_to_put_where(tmp_path: Path, capsys: pytest.C
 def test_unlisted_dataset_and_bad_params_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     params = write_params(tmp_path)
     assert main(["ingest", "--params", str(params), "--dataset", "casme9", "--output", str(tmp_path / "s.csv")]) == 2
-    assert "'casme9' is not listed under 'datasets'" in capsys.readouterr().err
+    assert "dataset 'casme9' is not declared in params.yaml" in capsys.readouterr().err
     bad = write_params(tmp_path, train={"epochs": 0, "optimiser": "sgd"})
     with pytest.raises(MerecError) as info:
         load_params(bad)
@@ -51,4 +51,6 @@ def test_a_stage_command_runs_and_logs_to_a_file(tiny_synth: Path, tmp_path: Pat
     out = tmp_path / "interim" / "samples.csv"
     assert main(["ingest", "--params", str(params), "--dataset", "synth", "--output", str(out), "--log", str(log)]) == 0
     assert out.is_file() and (out.parent / "classes.json").is_file() and (out.parent / "skipped.csv").is_file()
+    shards = sorted(p.name for p in (out.parent / "clips").iterdir())
+    assert shards == [f"shard-{k}.json" for k in range(4)]  # ingest.shards: the clip list of every shard
     assert "9 samples of 3 subjects" in log.read_text()

@@ -70,7 +70,7 @@ def test_every_stage_command_refuses_bad_params_before_writing(tmp_path: Path, c
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(params_with(face__upsample=9)))
     out = tmp_path / "face"
-    assert main(["face", "--params", str(params), "--samples", "x.csv", "--output", str(out)]) == 2
+    assert main(["face", "--params", str(params), "--input", "x.json", "--output", str(out / "shard-0.json")]) == 2
     err = capsys.readouterr().err
     assert "merec face: error:" in err and "face.upsample: 9" in err and "Traceback" not in err
     assert not out.exists()

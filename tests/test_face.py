@@ -4,6 +4,7 @@ odd frames, no face, two faces) as errors naming the sample, or listed skips.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from merec.face import run as run_face
 from merec.io import (
     MerecError,
     load_npz,
-    sample_files,
 )
 from merec.landmarks import detect_faces, eye_centres
+from merec.shards import Shard, read_shard
 from tests.helpers.images import BIG_AND_SMALL, NO_FACE, ONE_FACE, TWO_FACES, encoded
+from tests.helpers.stages import clip_list, stage_arrays
 
 # ---------------------------------------------------------------------------------------------
 # the face stage on bad clips
@@ -44,16 +46,19 @@ def clip_table(tmp_path: Path, clips: dict[str, tuple[str, list[np.ndarray]]]) -
             "frames_dir": str(folder), "onset": 1, "apex": 2, "offset": len(frames), "emotion": "happiness",
             "label": "positive", "aus": "12", "action_units": "12",
         })  # fmt: skip
-    table = tmp_path / "samples.csv"
-    pd.DataFrame(rows).to_csv(table, index=False)
-    return table
+    return clip_list(pd.DataFrame(rows), tmp_path / "clips")
 
 
-def face_error(table: Path, output: Path, **params: object) -> str:
+def face_error(clips: Path, output: Path, **params: object) -> str:
     with pytest.raises(MerecError) as info:
-        run_face(table, output, FaceParams.from_mapping(params))
-    assert not output.exists(), "a failed stage must not leave its output directory"
+        run_face(clips, output / "shard-0.json", FaceParams.from_mapping(params))
+    assert not list(output.glob("shard-0*")), "a failed stage must not leave its output"
     return str(info.value)
+
+
+def align(clips: Path, output: Path, **params: object) -> Shard:
+    """Run the face stage on a clip list into ``output/shard-0``; returns the shard."""
+    return run_face(clips, output / "shard-0.json", FaceParams.from_mapping(params))
 
 
 def test_bad_frames_name_the_sample_and_the_file(tmp_path: Path) -> None:
@@ -69,7 +74,7 @@ def test_bad_frames_name_the_sample_and_the_file(tmp_path: Path) -> None:
 
     (folder / "img2.jpg").unlink()
     message = face_error(table, tmp_path / "face")
-    assert "(sample a-1): frame(s) 2 are missing (frames 1-3 are needed)" in message
+    assert f"sample a-1: {folder / 'img2.jpg'}: frame file is missing" in message
 
 
 def test_a_frame_of_another_size_is_named(tmp_path: Path) -> None:
@@ -96,11 +101,11 @@ def test_no_face_and_two_similar_faces_are_errors_naming_the_sample(tmp_path: Pa
 def test_a_much_smaller_second_face_is_ignored_with_a_warning(tmp_path: Path, caplog) -> None:
     table = clip_table(tmp_path, {"a-1": ("a", [BIG_AND_SMALL] * 3), "a-2": ("a", [ONE_FACE] * 3)})
     with caplog.at_level(logging.WARNING, logger="merec.face"):
-        skipped = run_face(table, tmp_path / "face", FaceParams.from_mapping({"size": 64}))
-    assert skipped.empty
+        shard = align(table, tmp_path / "face", size=64)
+    assert not shard.skipped
     assert "sample a-1: 2 faces found" in caplog.text and "using the largest" in caplog.text
-    both = load_npz(tmp_path / "face" / "a-1.npz")["transform"]
-    alone = load_npz(tmp_path / "face" / "a-2.npz")["transform"]
+    both = load_npz(shard.file("a-1"))["transform"]
+    alone = load_npz(shard.file("a-2"))["transform"]
     assert np.allclose(both, alone, atol=0.05)  # the large face, at the same place in both clips
 
 
@@ -114,13 +119,12 @@ def test_skip_lists_every_bad_clip_and_keeps_the_good_ones(tmp_path: Path) -> No
     }
     table = clip_table(tmp_path, clips)
     (tmp_path / "frames" / "b-2" / "img3.jpg").write_bytes(b"")
-    skipped = run_face(table, tmp_path / "face", FaceParams.from_mapping({"size": 64, "on_error": "skip"}))
-    report = pd.read_csv(tmp_path / "face" / "skipped.csv")
-    assert report["sample"].tolist() == skipped["sample"].tolist() == ["a-2", "a-3", "b-2"]
-    assert report["subject"].tolist() == ["t/a", "t/a", "t/b"]
-    assert "no face" in report["reason"][0] and "faces of similar size" in report["reason"][1]
-    assert "empty" in report["reason"][2]
-    assert sorted(p.stem for p in sample_files(tmp_path / "face")) == ["a-1", "b-1"]
+    shard = align(table, tmp_path / "face", size=64, on_error="skip")
+    assert sorted(shard.skipped) == ["a-2", "a-3", "b-2"]
+    reasons = [shard.skipped[s] for s in ("a-2", "a-3", "b-2")]
+    assert "no face" in reasons[0] and "faces of similar size" in reasons[1] and "empty" in reasons[2]
+    assert sorted(stage_arrays(tmp_path / "face")) == ["a-1", "b-1"]
+    assert read_shard(tmp_path / "face" / "shard-0.json").skipped == shard.skipped  # listed in the manifest
 
 
 @pytest.mark.parametrize("on_error", ["skip", "fail"])
@@ -135,37 +139,26 @@ def test_face_gives_the_same_outputs_and_errors_with_one_or_two_workers(
         monkeypatch.setenv("OMP_NUM_THREADS", workers)
         output = tmp_path / f"face-{workers}"
         try:
-            skipped = run_face(table, output, FaceParams.from_mapping({"size": 64, "on_error": on_error}))
+            shard = align(table, output, size=64, on_error=on_error)
         except MerecError as exc:
             outcome[workers] = str(exc)
-            assert not output.exists() and not list(tmp_path.glob(f".face-{workers}*"))  # nothing half-written
+            assert not list(output.glob("*shard-0*"))  # nothing half-written
             continue
-        arrays = {f.stem: load_npz(f)["frames"].tobytes() for f in sample_files(output)}
-        outcome[workers] = (skipped["sample"].tolist(), arrays)
+        arrays = {sample: values["frames"].tobytes() for sample, values in stage_arrays(output).items()}
+        outcome[workers] = (sorted(shard.skipped), arrays)
     assert outcome["1"] == outcome["2"]
     if on_error == "fail":
         assert "sample a-2: no face found" in outcome["1"]  # the first bad sample in table order
 
 
-def test_skip_that_would_remove_a_whole_subject_fails_loudly(tmp_path: Path) -> None:
-    """samples.csv fixes the fold set: skipping every clip of a subject would silently drop a fold."""
-    table = clip_table(
-        tmp_path, {"a-1": ("a", [ONE_FACE] * 3), "b-1": ("b", [NO_FACE] * 3), "b-2": ("b", [TWO_FACES] * 3)}
-    )
-    message = face_error(table, tmp_path / "face", on_error="skip")
-    assert "would leave subject(s) t/b without any clip" in message
-    assert "silently remove their LOSO folds" in message
-    assert "b-1: sample b-1: no face" in message and "b-2: sample b-2: 2 faces" in message
-
-
 def test_face_refuses_sample_ids_that_are_not_plain_names(tmp_path: Path) -> None:
     table = clip_table(tmp_path, {"a-1": ("a", [ONE_FACE] * 3)})
-    samples = pd.read_csv(table)
-    samples.loc[0, "sample"] = "../../escaped"
-    samples.to_csv(table, index=False)
+    record = json.loads(table.read_text())
+    record["clips"][0]["row"]["sample"] = "../../escaped"
+    table.write_text(json.dumps(record))
     message = face_error(table, tmp_path / "face")
-    assert f"{table} line 2: sample id '../../escaped' is not a plain name" in message
-    assert not (tmp_path / "escaped.npz").exists()
+    assert f"{table}: sample id '../../escaped' is not a plain name" in message
+    assert not list(tmp_path.rglob("escaped.npz"))
 
 
 def test_alignment_puts_the_eyes_on_their_targets() -> None:
@@ -181,12 +174,10 @@ def test_alignment_puts_the_eyes_on_their_targets() -> None:
 
 def test_face_stage_crops_every_frame_with_the_onset_transform(tiny_synth: Path, tmp_path: Path) -> None:
     samples = load_samples("synth", {"format": "samm", "root": str(tiny_synth)}).samples.head(2)
-    table = tmp_path / "samples.csv"
-    samples.to_csv(table, index=False)
-    skipped = run_face(table, tmp_path / "face", FaceParams.from_mapping({"size": 96}))
-    assert skipped.empty
+    shard = align(clip_list(samples, tmp_path / "clips"), tmp_path / "face", size=96)
+    assert not shard.skipped
     row = samples.iloc[0]
-    arrays = load_npz(tmp_path / "face" / f"{row['sample']}.npz")
+    arrays = load_npz(shard.file(row["sample"]))
     n_frames = row["offset"] - row["onset"] + 1
     assert arrays["frames"].shape == (n_frames, 96, 96, 3)
     assert int(arrays["apex_index"]) == row["apex"] - row["onset"]
@@ -208,12 +199,8 @@ def test_no_face_is_an_error_naming_the_sample_or_a_listed_skip(tiny_synth: Path
 
         write_image(bad / f"x_{number:05d}.jpg", blank[0])
     samples.loc[samples.index[0], "frames_dir"] = str(bad)
-    table = tmp_path / "samples.csv"
-    samples.to_csv(table, index=False)
-    with pytest.raises(MerecError, match="no face"):
-        run_face(table, tmp_path / "face_fail", FaceParams.from_mapping())
-    assert not (tmp_path / "face_fail").exists()
-    skipped = run_face(table, tmp_path / "face_skip", FaceParams.from_mapping({"on_error": "skip"}))
-    assert skipped["sample"].tolist() == [samples.iloc[0]["sample"]]
-    assert pd.read_csv(tmp_path / "face_skip" / "skipped.csv")["sample"].tolist() == [samples.iloc[0]["sample"]]
-    assert len(list((tmp_path / "face_skip").glob("*.npz"))) == 1
+    table = clip_list(samples, tmp_path / "clips")
+    assert "no face" in face_error(table, tmp_path / "face_fail")
+    shard = align(table, tmp_path / "face_skip", on_error="skip")
+    assert list(shard.skipped) == [samples.iloc[0]["sample"]]
+    assert len(list((tmp_path / "face_skip" / "shard-0").glob("*.npz"))) == 1

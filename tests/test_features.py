@@ -13,10 +13,9 @@ from merec import features as features_stage
 from merec.features import FeatureParams, make_flow, optical_strain, roi_boxes, sample_features
 from merec.io import (
     MerecError,
-    load_npz,
-    save_npz,
 )
 from tests.helpers.images import ONE_FACE, shifted
+from tests.helpers.stages import write_stage
 
 # ---------------------------------------------------------------------------------------------
 # NaN or infinite flow
@@ -27,8 +26,11 @@ def test_nan_or_infinite_flow_fails_the_stage_naming_the_sample(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: float
 ) -> None:
     frames = np.stack([ONE_FACE[:64, 10:74]] * 3)
-    for sample in ("s-1", "s-2", "s-3"):
-        save_npz(tmp_path / "magnify" / f"{sample}.npz", frames=frames, landmarks=np.full((68, 2), 32.0))
+    arrays = {
+        sample: {"frames": frames.copy(), "landmarks": np.full((68, 2), 32.0)} for sample in ("s-1", "s-2", "s-3")
+    }
+    arrays["s-2"]["frames"][0, 0, 0] = 255
+    (magnified,) = write_stage(tmp_path / "magnify", "magnify", arrays)
     real = features_stage.onset_flows
 
     def flows(clip: np.ndarray, flow: object) -> np.ndarray:
@@ -38,14 +40,11 @@ def test_nan_or_infinite_flow_fails_the_stage_naming_the_sample(
         return out
 
     monkeypatch.setattr(features_stage, "onset_flows", flows)
-    poisoned = load_npz(tmp_path / "magnify" / "s-2.npz")
-    poisoned["frames"][0, 0, 0] = 255
-    save_npz(tmp_path / "magnify" / "s-2.npz", **poisoned)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # two worker processes: the error crosses the pool
     params = FeatureParams.from_mapping({"flow": "farneback", "roi_size": 16, "face_size": 16})
     with pytest.raises(MerecError, match=r"sample s-2: optical flow contains NaN or infinite values"):
-        features_stage.run(tmp_path / "magnify", tmp_path / "features", params)
-    assert not (tmp_path / "features").exists()
+        features_stage.run(magnified, tmp_path / "features" / "shard-0.json", params)
+    assert not list((tmp_path / "features").glob("shard-0*"))
 
 
 @pytest.fixture(scope="module")

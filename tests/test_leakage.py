@@ -36,7 +36,8 @@ import torch
 
 import merec.train as train
 from merec import au_graph
-from merec.io import save_npz, write_json
+from merec.io import write_json
+from tests.helpers.stages import write_stage
 
 CLASSES = ["negative", "positive", "surprise"]
 HELD_OUT = "d-0"
@@ -51,7 +52,7 @@ def build_dataset(root: Path, poisoned: bool) -> Path:
     """Write the toy dataset's stage files under ``root``; only subject d/0 differs between twins."""
     rng = np.random.default_rng(0)
     poison_rng = np.random.default_rng(1)
-    rows = []
+    rows, arrays = [], {}
     for subject in range(4):
         held_out = subject == 0
         labels = ["negative", "positive", "surprise", "surprise"] if held_out else ["negative", "positive"] * 3
@@ -65,19 +66,19 @@ def build_dataset(root: Path, poisoned: bool) -> Path:
                 label, aus = "negative", "+".join(map(str, AUS))
             sample = f"d-{subject}-{index}"
             rois = np.stack([face[:, :, :ROI, :ROI], face[:, :, ROI:, ROI:]])
-            save_npz(
-                root / "features" / f"{sample}.npz",
-                face=face.astype(np.float16),
-                rois=rois.astype(np.float16),
-                roi_names=np.array(["left_brow", "right_brow"]),
-                roi_boxes=np.array([[0, 0, ROI, ROI], [ROI, ROI, FACE, FACE]]),
-                landmarks=np.zeros((68, 2), np.float32),
-            )
+            arrays[sample] = {
+                "face": face.astype(np.float16),
+                "rois": rois.astype(np.float16),
+                "roi_names": np.array(["left_brow", "right_brow"]),
+                "roi_boxes": np.array([[0, 0, ROI, ROI], [ROI, ROI, FACE, FACE]]),
+                "landmarks": np.zeros((68, 2), np.float32),
+            }
             rows.append({
                 "dataset": "d", "subject": f"d/{subject}", "fold": f"d-{subject}", "sample": sample,
                 "frames_dir": f"raw/{sample}", "onset": 1, "apex": 2, "offset": 3, "emotion": label,
                 "label": label, "aus": aus, "action_units": aus,
             })  # fmt: skip
+    write_stage(root / "features", "features", arrays, shards=2)
     pd.DataFrame(rows).to_csv(root / "samples.csv", index=False)
     write_json(root / "classes.json", {"label_set": "3class", "classes": CLASSES})
     au_graph.run(root / "samples.csv", root / "au_graph", au_graph.AuGraphParams.from_mapping({"aus": AUS}))

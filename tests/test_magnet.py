@@ -152,7 +152,8 @@ def test_missing_checkpoints_say_how_to_train_one(tmp_path: Path, monkeypatch: p
 def test_shipped_checkpoint_and_its_provenance() -> None:
     assert magnet_module.SHIPPED_CHECKPOINT.stat().st_size < 10 * 2**20
     provenance = json.loads(magnet_module.SHIPPED_CHECKPOINT.with_suffix(".json").read_text())
-    assert provenance["train_magnet"]["seed"] == provenance["train"]["seed"]
+    record = json.loads((magnet_module.WEIGHTS_DIR / "magnet_train.json").read_text())
+    assert provenance["train_magnet"]["seed"] == record["seed"] and record["steps_done"] == 10000
     assert provenance["command"].startswith("merec magnet-train")
     assert hashlib.sha256(magnet_module.SHIPPED_CHECKPOINT.read_bytes()).hexdigest() == provenance["sha256"]
     # the magnet_train stage, run with params.yaml's section, reproduces the shipped file

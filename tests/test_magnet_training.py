@@ -158,17 +158,17 @@ def _run(path: Path, steps: int = 16) -> Path:
         "seed": 3, "steps": steps, "batch_size": 2, "crop": 32, "lr": 3e-4, "warmup_steps": 0, "lr_half_life": 0,
         "val_pairs": 2, "val_every": 6, "log_every": 3, "save_every": 6, "threads": 1, "device": "cpu",
     }  # fmt: skip
-    return train_magnet(path, MagnetTrainParams.from_mapping(params))
+    return train_magnet(path / "magnet.pt", MagnetTrainParams.from_mapping(params))
 
 
 def test_training_lowers_the_loss_and_writes_three_files_atomically(tmp_path: Path) -> None:
     checkpoint = _run(tmp_path / "a")
     out = checkpoint.parent
-    assert sorted(p.name for p in out.iterdir()) == ["curve.csv", "magnet.pt", "train.json"]
-    curve = pd.read_csv(out / "curve.csv")
+    assert sorted(p.name for p in out.iterdir()) == ["magnet.pt", "magnet_curve.csv", "magnet_train.json"]
+    curve = pd.read_csv(out / "magnet_curve.csv")
     assert list(curve["step"]) == [3, 6, 9, 12, 15, 16]
     assert curve["val_ssim"].notna().sum() == 3
-    info = json.loads((out / "train.json").read_text())
+    info = json.loads((out / "magnet_train.json").read_text())
     assert info["complete"] and info["steps_done"] == 16 and info["params"]["seed"] == 3
     # the loss on the training batches drops compared with the initial weights
     torch.manual_seed(3)
@@ -192,4 +192,6 @@ def test_training_rejects_bad_parameters(tmp_path: Path) -> None:
     with pytest.raises(MerecError, match="alpha_range"):
         MagnetTrainParams.from_mapping({"steps": 1, "alpha_range": [0.5, 2.0]})
     with pytest.raises(MerecError, match="crop"):
-        train_magnet(tmp_path, MagnetTrainParams.from_mapping({"steps": 1, "crop": 30, "device": "cpu"}))
+        train_magnet(tmp_path / "m.pt", MagnetTrainParams.from_mapping({"steps": 1, "crop": 30, "device": "cpu"}))
+    with pytest.raises(MerecError, match=r"with a \.pt suffix"):
+        train_magnet(tmp_path / "m", MagnetTrainParams.from_mapping({"steps": 1, "device": "cpu"}))

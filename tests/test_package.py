@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from merec.config import schema
-from merec.io import save_npz
 from tests.helpers import REPO
+from tests.helpers.stages import write_stage
 
 
 def calls(tree: ast.AST, dotted: str) -> list[ast.Call]:
@@ -86,7 +86,7 @@ def _schema_default(path: str) -> Any:
 def test_params_yaml_gives_every_parameter_its_schema_default() -> None:
     """One source per default: params.yaml spells out values equal to the schema's defaults."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params.pop("datasets")
+    params.pop("datasets"), params.pop("catalogue")
     differ = {
         key: (value, _schema_default(key)) for key, value in _leaves(params).items() if value != _schema_default(key)
     }
@@ -98,7 +98,7 @@ def test_merec_evaluate_does_not_import_torch() -> None:
         "import sys\n"
         "from merec import cli\n"
         "import merec.evaluate, merec.runs, merec.datasets.ingest\n"
-        "assert cli.build_parser().parse_args(['evaluate', '--samples', 's', '--folds', 'f', '--output', 'o'])\n"
+        "assert cli.build_parser().parse_args(['evaluate', '--samples', 's', '--folds', 'f', '--metrics', 'm'])\n"
         "print('torch' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
@@ -132,15 +132,17 @@ def test_the_wheel_carries_the_schema_and_the_shipped_weights(installed: Path) -
 
 def test_a_non_editable_install_runs_a_stage_with_default_params_anywhere(installed: Path, tmp_path: Path) -> None:
     """Outside the repository the default MagNet checkpoint resolves to the installed weights."""
-    params = {"datasets": {"synth": {"format": "samm"}}}
+    params = {"datasets": {"synth": {"format": "samm", "root": "data/raw/synth"}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     frames = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-    save_npz(tmp_path / "interpolate" / "s-1.npz", frames=frames, landmarks=np.zeros((68, 2), np.float32))
+    write_stage(tmp_path / "interpolate", "interpolate", {"s-1": {"frames": frames}})
     env = {"PYTHONPATH": str(installed), "PATH": str(Path(sys.executable).parent), "MEREC_NO_PROGRESS": "1"}
-    command = [sys.executable, "-m", "merec", "magnify", "--input", "interpolate", "--output", "magnify"]
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    command = [sys.executable, "-m", "merec", "magnify", "--input", "interpolate/shard-0.json"]
+    result = subprocess.run(
+        [*command, "--output", "magnify/shard-0.json"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert (tmp_path / "magnify" / "s-1.npz").is_file()
+    assert (tmp_path / "magnify" / "shard-0" / "s-1.npz").is_file()
     where = [sys.executable, "-c", "import merec; print(merec.__file__)"]
     located = subprocess.run(where, cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
     assert Path(located.strip()).is_relative_to(installed)

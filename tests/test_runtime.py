@@ -1,4 +1,4 @@
-"""Runtime helpers: the worker pool that maps a stage over per-sample files."""
+"""Runtime helpers: the worker pool that maps a stage over the samples of a shard."""
 
 from __future__ import annotations
 
@@ -8,17 +8,24 @@ import numpy as np
 import pytest
 
 from merec.errors import MerecError
-from merec.io import save_npz
-from merec.runtime import map_sample_dir
+from merec.runtime import map_shard
+from merec.shards import read_shard
+from tests.helpers.stages import stage_arrays, write_stage
 
 
-def _names(folder):
-    return sorted(p.name for p in folder.iterdir())
+def test_a_shard_maps_to_a_shard_with_the_skips_carried_on(tmp_path: Path) -> None:
+    arrays = {f"s{k}": {"x": np.full(3, k)} for k in range(5)}
+    (source,) = write_stage(tmp_path / "in", "face", arrays, skipped={"s9": "no face"})
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}" / "shard-0.json"
+        shard = map_shard(source, out, lambda a, sample: {"x": a["x"] * 2}, "magnify", "t", workers=workers)
+        assert shard == read_shard(out) and shard.stage == "magnify" and shard.skipped == {"s9": "no face"}
+        assert {s: list(a["x"]) for s, a in stage_arrays(out).items()} == {f"s{k}": [2 * k] * 3 for k in range(5)}
+    assert read_shard(tmp_path / "out1/shard-0.json").samples == read_shard(tmp_path / "out2/shard-0.json").samples
 
 
-def test_map_sample_dir_failing_on_one_sample_leaves_no_output(tmp_path: Path, monkeypatch) -> None:
-    for k in range(4):
-        save_npz(tmp_path / "in" / f"s{k}.npz", x=np.full(3, k))
+def test_failing_on_one_sample_leaves_no_output(tmp_path: Path) -> None:
+    (source,) = write_stage(tmp_path / "in", "face", {f"s{k}": {"x": np.full(3, k)} for k in range(4)})
 
     def transform(arrays: dict, sample: str) -> dict:
         if sample == "s2":
@@ -27,5 +34,11 @@ def test_map_sample_dir_failing_on_one_sample_leaves_no_output(tmp_path: Path, m
 
     for workers in (1, 2):
         with pytest.raises(MerecError, match="sample s2: bad"):
-            map_sample_dir(tmp_path / "in", tmp_path / "out", transform, "t", workers=workers)
-        assert _names(tmp_path) == ["in"]
+            map_shard(source, tmp_path / "out" / "shard-0.json", transform, "t", "t", workers=workers)
+        assert not list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
+
+
+def test_an_empty_shard_gives_an_empty_shard(tmp_path: Path) -> None:
+    (source,) = write_stage(tmp_path / "in", "face", {})
+    shard = map_shard(source, tmp_path / "out" / "shard-0.json", lambda a, s: a, "interpolate", "t")
+    assert shard.samples == {} and (tmp_path / "out" / "shard-0").is_dir()

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from merec.datasets import load_samples
-from merec.datasets.synth import SynthParams, generate
 from merec.io import (
     MerecError,
     read_image,
 )
+from merec.synth import SynthParams, generate
 from tests.helpers.tiny import TINY_SYNTH
 
 

@@ -16,8 +16,8 @@ import yaml
 
 from merec import cli
 from merec.checkpoints import load_state_dict
+from merec.datasets.ingest import read_samples
 from merec.errors import MerecError
-from merec.io import save_npz
 from merec.models import build_model
 from merec.train import (
     FeatureSet,
@@ -25,6 +25,7 @@ from merec.train import (
     channel_scales,
     class_weights,
     flip_batch,
+    load_features,
     mirror_partner,
     run,
     train_fold,
@@ -32,6 +33,7 @@ from merec.train import (
     write_fold,
 )
 from tests.helpers import REPO
+from tests.helpers.stages import write_stage
 
 CLASSES = ["negative", "positive", "surprise"]
 
@@ -196,18 +198,24 @@ def test_early_stopping_never_looks_at_the_held_out_subject() -> None:
         assert torch.equal(value, noisy.model.state_dict()[key])
 
 
-def write_dataset(root, features: FeatureSet) -> tuple:
-    """samples.csv, classes.json and one features file per sample, as the earlier stages write them."""
+def write_dataset(root, features: FeatureSet, skipped: dict[str, str] | None = None) -> tuple:
+    """samples.csv, classes.json and the features stage's shards, as the earlier stages write them.
+
+    ``skipped`` samples are in the table but were left out by an earlier stage (with the reason).
+    """
     samples = features.samples.assign(aus="")
     samples.to_csv(root / "samples.csv", index=False)
     (root / "classes.json").write_text(json.dumps({"classes": CLASSES}))
-    for i, sample in enumerate(samples["sample"]):
-        save_npz(
-            root / "features" / f"{sample}.npz",
-            face=features.inputs["face"][i].astype(np.float16),
-            rois=features.inputs["rois"][i].astype(np.float16),
-            roi_names=np.array(features.roi_names),
-        )
+    arrays = {
+        sample: {
+            "face": features.inputs["face"][i].astype(np.float16),
+            "rois": features.inputs["rois"][i].astype(np.float16),
+            "roi_names": np.array(features.roi_names),
+        }
+        for i, sample in enumerate(samples["sample"])
+        if sample not in (skipped or {})
+    }
+    write_stage(root / "features", "features", arrays, shards=2, skipped=skipped)
     return root / "samples.csv", root / "features"
 
 
@@ -231,11 +239,38 @@ def test_cli_trains_one_fold_with_one_seed(tmp_path, capsys: pytest.CaptureFixtu
     values["train"] = {"model": "stst", "epochs": 1, "seeds": [1, 2], "device": "cpu"}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(values))
     argv = ["train", "--params", str(tmp_path / "params.yaml"), "--samples", str(samples_csv)]
-    argv += ["--features", str(features_dir), "--output", str(tmp_path / "folds"), "--fold", "d-2"]
-    assert cli.main([*argv, "--seed", "2"]) == 0
+    argv += ["--features", str(features_dir), "--fold", "d-2"]
+    assert cli.main([*argv, "--seed", "2", "--output", str(tmp_path / "folds" / "seed-2" / "d-2")]) == 0
     assert [p.relative_to(tmp_path / "folds").as_posix() for p in (tmp_path / "folds").glob("*/*")] == ["seed-2/d-2"]
-    assert cli.main([*argv, "--seed", "5"]) == 2
+    assert cli.main([*argv, "--seed", "5", "--output", str(tmp_path / "folds" / "seed-5" / "d-2")]) == 2
     assert "seed 5 is not in train.seeds [1, 2]" in capsys.readouterr().err
+    assert cli.main([*argv, "--seed", "2", "--output", str(tmp_path / "elsewhere")]) == 2
+    assert "name the run's folder <folds>/seed-2/d-2" in capsys.readouterr().err
+
+
+def test_every_fold_in_parallel_processes_equals_one_job_per_fold(tmp_path, monkeypatch) -> None:
+    """DVC's --fold all (folds in worker processes) and Snakemake's one job per fold: the same bytes."""
+    samples_csv, features_dir = write_dataset(tmp_path, toy_features(n_subjects=3, per_class=2))
+    p = params(epochs=3, seeds=[0, 1])
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    run(samples_csv, features_dir, None, tmp_path / "all", p, "all")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    for fold in ("d-0", "d-1", "d-2"):
+        for seed in (0, 1):
+            run(samples_csv, features_dir, None, tmp_path / "one", p, fold, seed=seed)
+    for path in sorted((tmp_path / "one").rglob("*")):
+        if path.is_file() and path.name != "fold.json":
+            assert path.read_bytes() == (tmp_path / "all" / path.relative_to(tmp_path / "one")).read_bytes(), path
+
+
+def test_a_fold_whose_subject_lost_every_clip_is_refused_with_the_reasons(tmp_path) -> None:
+    features = toy_features(n_subjects=3, per_class=1)
+    lost = {sample: "face: no face found" for sample in features.samples["sample"] if sample.startswith("s1-")}
+    samples_csv, features_dir = write_dataset(tmp_path, features, skipped=lost)
+    loaded = load_features(read_samples(samples_csv), features_dir)
+    assert loaded.missing == lost
+    with pytest.raises(MerecError, match="fold 'd-1' has no samples with features: every clip of its subject"):
+        run(samples_csv, features_dir, None, tmp_path / "folds", params(epochs=1), "d-1", seed=0)
 
 
 # ---------------------------------------------------------------------------------------------

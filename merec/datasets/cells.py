@@ -15,6 +15,7 @@ from merec.errors import MerecError
 
 _FRAME_TEXT = re.compile(r"[0-9]+(?:\.0*)?")
 
+
 class RowProblem(Exception):
     """A problem with one annotation row: collected, then raised or skipped by :func:`finalize`."""
 

@@ -13,6 +13,14 @@ from merec.errors import MerecError
 
 FORMATS = ("samm", "casme2", "smic", "casme3", "megc")
 SPEC_KEYS = frozenset({"format", "root", "annotation", "frames", "sources"})
+#: What a user puts under a dataset's root, as each dataset is released (for messages and docs).
+LAYOUTS: dict[str, str] = {
+    "samm": samm.FORMAT.layout,
+    "casme2": casme2.FORMAT.layout,
+    "smic": smic.LAYOUT,
+    "casme3": casme3.FORMAT.layout,
+    "megc": f"{megc.LAYOUT}, with the component datasets in their own folders (datasets.<name>.sources)",
+}
 READERS: dict[str, Callable[..., list[Candidate]]] = {
     "samm": samm.read,
     "casme2": casme2.read,
@@ -20,6 +28,7 @@ READERS: dict[str, Callable[..., list[Candidate]]] = {
     "casme3": casme3.read,
     "megc": megc.read,
 }
+
 
 def load_samples(name: str, spec: Mapping[str, Any], label_set: str = "3class", on_error: str = "fail") -> IngestResult:
     """Read dataset ``name`` (params entry ``spec``) into the normalised samples table."""

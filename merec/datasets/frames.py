@@ -13,6 +13,7 @@ from merec.errors import MerecError
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 _LAST_DIGITS = re.compile(r"([0-9]+)[^0-9]*$")
 
+
 def frame_number_of(stem: str) -> int | None:
     """Frame number of a file stem: its last digit run (``006_05562`` -> 5562, ``img46`` -> 46)."""
     match = _LAST_DIGITS.search(stem)

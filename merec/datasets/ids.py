@@ -8,6 +8,7 @@ from merec.errors import MerecError
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
+
 def is_safe_id(value: str) -> bool:
     """True for a non-empty name of letters, digits, ``_ . -`` that starts with a letter/digit/_."""
     return bool(_SAFE_ID.fullmatch(value))

@@ -12,22 +12,33 @@ from typing import Any
 import pandas as pd
 
 from merec.config import Params
+from merec.datasets.clips import write_clip_lists
 from merec.datasets.formats import load_samples
 from merec.datasets.labels import label_classes
 from merec.datasets.validation import FOLD_DROPPED
 from merec.errors import MerecError
 from merec.io import PathLike, write_csv, write_json
+from merec.runtime import available_threads
 
 LOG = logging.getLogger("merec.ingest")
 
 
 @dataclass(frozen=True)
 class IngestParams(Params):
-    """The ``ingest`` section: the ``label_set`` (3class | emotion) and ``on_error`` (fail | skip)."""
+    """The ``ingest`` section: the ``label_set`` (3class | emotion), ``on_error`` (fail | skip) and
+    the ``shards`` the per-sample stages run in (``0, 1, ..., n-1``; see :mod:`merec.shards`)."""
 
     section = "ingest"
     label_set: str
     on_error: str
+    shards: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if sorted(self.shards) != list(range(len(self.shards))):
+            raise MerecError(
+                f"ingest.shards must list 0, 1, ..., n-1 (n shards), got {list(self.shards)}; "
+                f"e.g. {list(range(len(self.shards)))}"
+            )
 
 
 def run(name: str, spec: Mapping[str, Any], output_csv: PathLike, params: IngestParams) -> int:
@@ -42,6 +53,7 @@ def run(name: str, spec: Mapping[str, Any], output_csv: PathLike, params: Ingest
         raise MerecError(f"dataset {name}: only one subject; leave-one-subject-out needs at least two")
     out = Path(output_csv)
     classes = label_classes(label_set, spec.get("format"))
+    write_clip_lists(samples, clips_folder(out), params.shards, workers=available_threads())
     write_csv(out.with_name("skipped.csv"), result.skipped)
     write_json(out.with_name("classes.json"), {"label_set": label_set, "classes": classes})
     write_csv(out, samples)
@@ -54,6 +66,11 @@ def run(name: str, spec: Mapping[str, Any], output_csv: PathLike, params: Ingest
         f"; FOLDS DROPPED by on_error=skip: {lost}" if lost else "",
     )  # fmt: skip
     return len(samples)
+
+
+def clips_folder(samples_csv: PathLike) -> Path:
+    """The folder of per-shard clip lists beside the samples table (``<interim>/<dataset>/clips``)."""
+    return Path(samples_csv).with_name("clips")
 
 
 def read_samples(samples_csv: PathLike) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 Subject is stored as a number (6) and names the folder ``006``; frames are
 ``<root>/006/006_1_2/006_05562.jpg`` (spec key ``frames`` moves the subject folders below a
 sub-folder of the root; default: the root itself). Sample ids: ``<name>-006-006_1_2``.
-The synthetic generator :mod:`merec.datasets.synth` writes exactly this layout.
+The synthetic generator :mod:`merec.synth` writes exactly this layout.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from merec.datasets.cells import RowProblem
-from merec.datasets.frames import list_frames
+from merec.datasets.frames import compact_numbers, list_frames
 from merec.datasets.ids import fold_id
 from merec.errors import MerecError
 
@@ -34,6 +34,7 @@ ON_ERROR = ("fail", "skip")
 MAX_LISTED = 20  # problems listed in one error message
 EXCLUDED = "label excluded: "
 FOLD_DROPPED = "fold dropped: "
+
 
 @dataclass
 class IngestResult:
@@ -161,6 +162,14 @@ def _check_frames(found: Candidate) -> None:
     if missing:
         have = f"frames {min(frames)}-{max(frames)}" if frames else "no frame files"
         found.problems.append(f"frame file(s) for {', '.join(missing)} missing in {found.frames_dir} (it has {have})")
+        return
+    assert found.onset is not None and found.offset is not None
+    gaps = [number for number in range(found.onset, found.offset + 1) if number not in frames]
+    if gaps:
+        found.problems.append(
+            f"frame(s) {compact_numbers(gaps)} missing in {found.frames_dir} (frames {found.onset}-{found.offset} "
+            "from onset to offset are needed); restore them from the original data"
+        )
 
 
 def _pop_duplicates(kept: list[Candidate]) -> list[Candidate]:

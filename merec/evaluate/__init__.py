@@ -44,7 +44,7 @@ from merec.evaluate.metrics import (
 )
 from merec.evaluate.plots import plot_confusion, plot_learning_curve
 from merec.io import PathLike, write_csv, write_json
-from merec.runs import chosen_epoch, read_histories, read_info, read_predictions
+from merec.runs import chosen_epoch, folds_root, read_histories, read_info, read_predictions
 
 LOG = logging.getLogger("merec.evaluate")
 CURVE_COLUMNS = ["epoch", "fold", "seed", "train_loss", "train_accuracy", "val_loss", "val_accuracy"]
@@ -83,7 +83,7 @@ def _chosen_epochs(folds_dir: PathLike, predictions: pd.DataFrame) -> dict[tuple
 
 def run(
     samples_csv: PathLike,
-    folds_dir: PathLike,
+    folds: Sequence[PathLike] | PathLike,
     output_dir: PathLike,
     params: EvaluateParams,
     dataset: str = "",
@@ -93,6 +93,7 @@ def run(
 
     ``seeds`` are the seeds to evaluate (``None``: every ``seed-<S>/`` folder under ``folds_dir``).
     """
+    folds_dir = folds_root(folds)
     samples = read_samples(samples_csv)
     classes = read_classes(samples_csv)
     folds = sorted(samples["fold"].unique())

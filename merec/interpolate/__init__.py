@@ -17,7 +17,8 @@ from merec.interpolate.linear import LinearInterpolator
 from merec.interpolate.params import InterpolateParams, RifeParams
 from merec.interpolate.positions import source_positions, split_positions
 from merec.io import PathLike
-from merec.runtime import configure_torch, map_sample_dir
+from merec.runtime import map_shard, single_threaded
+from merec.shards import Shard
 
 METHODS = ("linear", "rife")
 __all__ = [
@@ -62,9 +63,9 @@ def resample_clip(frames: np.ndarray, n_frames: int, interpolator: Interpolator)
     return interpolator.resample(frames, positions)
 
 
-def run(input_dir: PathLike, output_dir: PathLike, params: InterpolateParams) -> int:
-    """Resample every aligned clip (onset..apex) of ``input_dir`` to ``params.frames`` frames."""
-    configure_torch()
+def run(input_manifest: PathLike, output_manifest: PathLike, params: InterpolateParams) -> Shard:
+    """Resample every aligned clip (onset..apex) of a face shard to ``params.frames`` frames."""
+    single_threaded()  # before any model is built: workers fork from here
     interpolator = make_interpolator(params)
     frames = params.frames
 
@@ -77,4 +78,4 @@ def run(input_dir: PathLike, output_dir: PathLike, params: InterpolateParams) ->
         out["positions"] = arrays["frame_numbers"][0] + source_positions(apex + 1, frames)
         return out
 
-    return map_sample_dir(input_dir, output_dir, resample_sample, f"interpolate ({params.method})")
+    return map_shard(input_manifest, output_manifest, resample_sample, "interpolate", f"interpolate ({params.method})")

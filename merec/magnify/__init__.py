@@ -15,7 +15,8 @@ import numpy as np
 from merec.errors import MerecError
 from merec.io import PathLike
 from merec.magnify.params import EvmParams, MagnetParams, MagnifyParams
-from merec.runtime import configure_torch, map_sample_dir
+from merec.runtime import map_shard, single_threaded
+from merec.shards import Shard
 
 METHODS = ("none", "evm", "magnet")
 __all__ = [
@@ -60,12 +61,13 @@ def make_magnifier(params: MagnifyParams) -> Magnifier:
     raise MerecError(f"magnify.method: unknown method {params.method!r}; choose one of {', '.join(METHODS)}")
 
 
-def run(input_dir: PathLike, output_dir: PathLike, params: MagnifyParams) -> int:
-    """Magnify every interpolated clip of ``input_dir`` relative to its onset frame."""
-    configure_torch()
+def run(input_manifest: PathLike, output_manifest: PathLike, params: MagnifyParams) -> Shard:
+    """Magnify every interpolated clip of a shard relative to its onset frame."""
+    single_threaded()  # before any model is built: workers fork from here
     magnifier = make_magnifier(params)
 
     def magnify_sample(arrays: dict[str, np.ndarray], sample: str) -> dict[str, np.ndarray]:
         return {**arrays, "frames": magnifier(arrays["frames"])}
 
-    return map_sample_dir(input_dir, output_dir, magnify_sample, f"magnify ({params.method}, alpha={params.alpha})")
+    desc = f"magnify ({params.method}, alpha={params.alpha})"
+    return map_shard(input_manifest, output_manifest, magnify_sample, "magnify", desc)

@@ -1,10 +1,24 @@
-# Shared helpers: params validation, code dependencies, dataset inputs and the fold fan-out.
+# Shared helpers: params validation, datasets, shards, code and params inputs, the fold fan-out, and
+# the state Snakemake shares with DVC (workflow/rules/state.py).
+#
+# What reruns a job: Snakemake runs with `rerun-triggers: mtime` (workflow/profiles/default), so a job
+# reruns when one of its input FILES is newer and has other content. Every rule therefore lists, as
+# inputs, the params file of the params.yaml sections it reads (`params_of`), the merec source files
+# of its stage (`code`), and the manifests of the stage before it; DVC tracks the same sections, code
+# and data in dvc.yaml. `params:` is not used: Snakemake's own record of params would go stale
+# whenever DVC runs a stage.
+import sys
 from pathlib import Path
+
 import pandas as pd
 import yaml
 
-from merec.config import dataset_spec, validate_params
-from merec.io import MerecError
+from merec.config import dataset_names, dataset_spec, validate_params
+from merec.datasets.formats import LAYOUTS
+from merec.errors import MerecError
+
+sys.path.insert(0, str(Path(workflow.basedir) / "rules"))
+import state  # noqa: E402  (workflow/rules/state.py)
 
 try:
     validate_params(config, "params.yaml")
@@ -18,34 +32,59 @@ with open("params.yaml") as _handle:
             "supported because every stage reads params.yaml. Edit params.yaml (or use `dvc exp run -S`)."
         )
 
-DATASETS = sorted(config["datasets"])
-SYNTH_ROOT = "data/raw/synth"
+SYNTH_ROOT = "data/raw/synth"  # written by the synth rule; every other dataset is the user's
+DVC_DATASETS = sorted(config["datasets"])  # `dvc repro` runs these (dvc.yaml: foreach over datasets)
+DECLARED = dataset_names(config)  # these plus the catalogue: any can be asked for by name
+SHARDS = list(config.get("ingest", {}).get("shards", [0, 1, 2, 3]))
+SHARD_THREADS = max(1, workflow.cores // len(SHARDS))  # the shard jobs of a stage share every core
+
+
+def present(dataset):
+    """Whether a dataset's files are there (the synthetic one is made by the synth rule)."""
+    spec = dataset_spec(config, dataset)
+    return spec["root"] == SYNTH_ROOT or all(Path(root).exists() for root in dataset_roots(spec))
+
+
+def dataset_roots(spec):
+    return [spec["root"], *(spec.get("sources") or {}).values()]
+
+
+RUNNABLE = [name for name in DVC_DATASETS if present(name)]
+for _name in sorted(set(DVC_DATASETS) - set(RUNNABLE)):
+    print(f"merec: dataset {_name} is left out: {dataset_spec(config, _name)['root']} does not exist", file=sys.stderr)
 
 wildcard_constraints:
-    dataset="|".join(DATASETS),
+    dataset="|".join(DECLARED),
+    shard="[0-9]+",
     fold="[A-Za-z0-9_.-]+",
     seed="[0-9]+",
 
 
-def sources(*patterns):
-    """The package's source files matching glob patterns (relative to the project root), sorted."""
-    return sorted({str(path) for pattern in patterns for path in Path().glob(pattern)})
+def sources(*paths):
+    """The files of ``paths`` (files, or folders taken whole as dvc.yaml's deps take them), sorted."""
+    found = set()
+    for path in map(Path, paths):
+        files = [path] if path.is_file() else path.rglob("*")
+        found.update(str(f) for f in files if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc")
+    return sorted(found)
 
 
-# Source files whose change reruns a stage (and, through its outputs, everything after it).
-# Shared helpers (merec/errors.py, io.py, runtime.py, config.py, cli.py) do not change results and
-# are not listed; MagNet training lives in its own subpackage, so it never reruns magnify.
+# Source files whose change reruns a stage (and, through its outputs, everything after it): the
+# same files as the stage's code deps in dvc.yaml. Shared helpers (merec/errors.py, io.py,
+# runtime.py, shards.py, config.py, cli.py) do not change results and are not listed; MagNet
+# training lives in its own subpackage, so it never reruns magnify.
+MAGNIFY = ("__init__.py", "evm.py", "magnet.py", "params.py")
 CODE = {
-    "synth": sources("merec/datasets/synth.py", "merec/landmarks.py"),
-    "ingest": [f for f in sources("merec/datasets/*.py") if not f.endswith("synth.py")],
+    "magnet_train": sources("merec/checkpoints.py", "merec/magnify/magnet.py", "merec/magnify/training"),
+    "synth": sources("merec/landmarks.py", "merec/synth"),
+    "ingest": sources("merec/datasets"),
     "face": sources("merec/face.py", "merec/landmarks.py"),
-    "interpolate": sources("merec/interpolate/*.py", "merec/checkpoints.py"),
-    "magnify": sources("merec/magnify/*.py", "merec/checkpoints.py"),
-    "magnet_train": sources("merec/magnify/magnet.py", "merec/magnify/training/*.py", "merec/checkpoints.py"),
+    "interpolate": sources("merec/checkpoints.py", "merec/interpolate"),
+    "magnify": sources("merec/checkpoints.py", *(f"merec/magnify/{name}" for name in MAGNIFY)),
     "features": sources("merec/features.py"),
     "au_graph": sources("merec/au_graph.py"),
-    "train": sources("merec/train.py", "merec/runs.py", "merec/checkpoints.py", "merec/models/*.py"),
-    "evaluate": sources("merec/evaluate/*.py", "merec/runs.py"),
+    "train": sources("merec/checkpoints.py", "merec/models", "merec/runs.py", "merec/train.py"),
+    "evaluate": sources("merec/evaluate", "merec/runs.py"),
     "strips": sources("merec/strips.py"),
 }
 
@@ -54,23 +93,48 @@ def code(stage):
     return CODE[stage]
 
 
-def magnet_weights(wildcards):
-    """The MagNet checkpoint the magnify stage reads (the shipped one, or models/magnet/magnet.pt from magnet_train)."""
-    return config["magnify"]["magnet"]["checkpoint"]
+def params_of(*keys):
+    """The params file of a rule: the params.yaml values at the dotted ``keys`` (as DVC tracks them)."""
+    values = {}
+    for key in keys:
+        node = config
+        for part in key.split("."):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        values[key] = node
+    return state.params_file("+".join(keys), values)
+
+
+def ingest_params(wildcards):
+    key = "datasets" if wildcards.dataset in config["datasets"] else "catalogue"
+    return params_of(f"{key}.{wildcards.dataset}", "ingest")
 
 
 def raw_inputs(wildcards):
-    """The dataset's root (and component roots for a composite); a clear error if missing."""
+    """The dataset's files: the synth rule's output, or a fingerprint of the user's dataset folder(s)."""
     spec = dataset_spec(config, wildcards.dataset)
-    roots = [spec["root"], *spec.get("sources", {}).values()]
-    for root in roots:
-        if root != SYNTH_ROOT and not Path(root).exists():
-            raise WorkflowError(
-                f"dataset {wildcards.dataset}: {root} does not exist. Real datasets are licensed and not "
-                f"shipped: put the {spec['format']} files there (see docs/datasets.md) or set "
-                f"datasets.{wildcards.dataset}.root in params.yaml."
-            )
-    return roots
+    if spec["root"] == SYNTH_ROOT:
+        return [SYNTH_ROOT]
+    missing = [root for root in dataset_roots(spec) if not Path(root).exists()]
+    if missing:
+        raise WorkflowError(
+            f"dataset {wildcards.dataset}: {missing[0]} does not exist. Real datasets are licensed and not "
+            f"shipped: create {missing[0]} and put the {spec['format']} files in it as released "
+            f"({LAYOUTS[spec['format']]}); layouts in docs/datasets.md#layouts. Or point "
+            f"{'datasets' if wildcards.dataset in config['datasets'] else 'catalogue'}.{wildcards.dataset}.root "
+            "in params.yaml to where they are."
+        )
+    return [state.raw_fingerprint(wildcards.dataset, dataset_roots(spec))]
+
+
+def shard_manifests(stage, dataset_folder="interim"):
+    """Input function: the manifests of every shard of a per-sample stage of the job's dataset."""
+
+    def manifests(wildcards):
+        return expand(
+            f"data/{dataset_folder}/{wildcards.dataset}/{stage}/shard-{{shard}}.json", shard=SHARDS
+        )
+
+    return manifests
 
 
 def fold_ids(wildcards):
@@ -79,8 +143,7 @@ def fold_ids(wildcards):
 
 
 def train_seeds():
-    train = config["train"]
-    return train["seeds"] if "seeds" in train else [train.get("seed", 0)]
+    return config["train"].get("seeds", [0])
 
 
 def fold_dirs(wildcards):
@@ -94,4 +157,66 @@ def fold_dirs(wildcards):
 
 
 def train_resources():
-    return {"gpu": 1} if config["train"]["device"] == "cuda" else {}
+    return {"gpu": 1} if config["train"].get("device") == "cuda" else {}
+
+
+def magnet_weights(wildcards):
+    """The MagNet checkpoint the magnify stage reads (the shipped one is the magnet_train rule's output)."""
+    return config.get("magnify", {}).get("magnet", {}).get("checkpoint", "merec/weights/magnet.pt")
+
+
+def reported(path, caption, category, **labels):
+    """An output that goes into `snakemake --report`, under ``category`` and the dataset."""
+    return report(
+        path,
+        caption=f"../report/{caption}.rst",
+        category=category,
+        subcategory="{dataset}",
+        labels={"dataset": "{dataset}", **labels},
+    )
+
+
+# ----------------------------------------------------------------------------------------- one state
+
+
+def dvc_stage(job):
+    """The DVC stage (dvc.yaml) that holds a Snakemake job, or None."""
+    name, wildcards = job.rule.name, job.wildcards
+    if name in ("synth", "magnet_train"):
+        return name
+    dataset = getattr(wildcards, "dataset", None)
+    if dataset not in config["datasets"]:
+        return None  # datasets of the catalogue are not in dvc.yaml
+    if name in ("face", "interpolate", "magnify", "features"):
+        return f"{name}@{dataset}-{wildcards.shard}"
+    if name in ("ingest", "au_graph", "train", "evaluate", "strips"):
+        return f"{name}@{dataset}"
+    return None
+
+
+def adopt_dvc_outputs():
+    """DVC -> Snakemake: outputs of stages that dvc.lock says are up to date are taken as they are.
+
+    Runs in the main Snakemake process only (also for a dry run, which must show what really
+    differs); cluster jobs, which parse the workflow again, leave the state alone.
+    """
+    if workflow.is_main_process:
+        state.sync_from_dvc(log=lambda text: print(text, file=sys.stderr))
+
+
+def record_in_dvc():
+    """Snakemake -> DVC: the DVC stages every job of this run belongs to, recorded in dvc.lock.
+
+    A training stage holds every fold and seed, so it is recorded only together with its evaluate
+    job (which needs all of them). Reads the run's jobs from Snakemake's DAG: the one use of a
+    Snakemake internal here, checked by the workflow tests.
+    """
+    try:
+        jobs = list(workflow.dag.jobs)
+    except AttributeError:  # pragma: no cover - a Snakemake release without it: tell, do not guess
+        print("merec: this Snakemake does not expose its jobs; run `dvc commit` to record the results", file=sys.stderr)
+        return
+    stages = {dvc_stage(job) for job in jobs} - {None}
+    evaluated = {stage.split("@", 1)[1] for stage in stages if stage.startswith("evaluate@")}
+    stages = {s for s in stages if not s.startswith("train@") or s.split("@", 1)[1] in evaluated}
+    state.commit_to_dvc(stages, log=lambda text: print(text, file=sys.stderr))

@@ -1,15 +1,15 @@
-# Raw data: the embedded synthetic dataset and the normalised samples table of any dataset.
+# Raw data: the embedded synthetic dataset, and the samples table and per-shard clip lists of any dataset.
 
 
 rule synth:
     input:
+        params=params_of("synth"),
         code=code("synth"),
     output:
         directory(SYNTH_ROOT),
-    params:
-        synth=config["synth"],
     log:
         "logs/synth/synth.log",
+    threads: workflow.cores
     shell:
         "python -m merec synth --output {output} --log {log}"
 
@@ -17,15 +17,15 @@ rule synth:
 checkpoint ingest:
     input:
         raw=raw_inputs,
+        params=ingest_params,
         code=code("ingest"),
     output:
         samples="data/interim/{dataset}/samples.csv",
         classes="data/interim/{dataset}/classes.json",
         skipped="data/interim/{dataset}/skipped.csv",
-    params:
-        dataset=lambda wildcards: config["datasets"][wildcards.dataset],
-        ingest=config["ingest"],
+        clips=expand("data/interim/{{dataset}}/clips/shard-{shard}.json", shard=SHARDS),
     log:
         "logs/{dataset}/ingest.log",
+    threads: workflow.cores  # hashes every frame of the dataset
     shell:
         "python -m merec ingest --dataset {wildcards.dataset} --output {output.samples} --log {log}"

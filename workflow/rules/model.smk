@@ -5,23 +5,20 @@ rule train:
     input:
         samples="data/interim/{dataset}/samples.csv",
         classes="data/interim/{dataset}/classes.json",
-        features="data/processed/{dataset}/features",
+        features=shard_manifests("features", "processed"),
         au_graph="data/processed/{dataset}/au_graph",
+        params=params_of("train"),
         code=code("train"),
     output:
         directory("results/{dataset}/folds/seed-{seed}/{fold}"),
-    params:
-        train=config["train"],
     log:
         "logs/{dataset}/train/{fold}.seed-{seed}.log",
-    threads: 1
+    threads: 1  # one thread per run, whatever the machine: its numbers never depend on the cores
     resources:
         **train_resources(),
-    benchmark:
-        "benchmarks/out/{dataset}/train/{fold}.seed-{seed}.tsv"
     shell:
         "python -m merec train --samples {input.samples} --features {input.features} --au-graph {input.au_graph}"
-        " --output results/{wildcards.dataset}/folds --fold {wildcards.fold} --seed {wildcards.seed} --log {log}"
+        " --fold {wildcards.fold} --seed {wildcards.seed} --output {output} --log {log}"
 
 
 rule evaluate:
@@ -29,51 +26,24 @@ rule evaluate:
         samples="data/interim/{dataset}/samples.csv",
         classes="data/interim/{dataset}/classes.json",
         folds=fold_dirs,
+        params=params_of("evaluate", "train.seeds"),
         code=code("evaluate"),
     output:
-        loso=report(
-            "results/{dataset}/loso.csv",
-            caption="../report/loso.rst",
-            category="Metrics",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "table": "per-fold scores (loso.csv)"},
-        ),
-        metrics=report(
-            "results/{dataset}/metrics.json",
-            caption="../report/metrics.rst",
-            category="Metrics",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "table": "pooled metrics (metrics.json)"},
-        ),
-        per_class=report(
-            "results/{dataset}/per_class.csv",
-            caption="../report/per_class.rst",
-            category="Metrics",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "table": "per-class scores (per_class.csv)"},
+        loso=reported("results/{dataset}/loso.csv", "loso", "Metrics", table="per-fold scores (loso.csv)"),
+        metrics=reported("results/{dataset}/metrics.json", "metrics", "Metrics", table="pooled metrics (metrics.json)"),
+        per_class=reported(
+            "results/{dataset}/per_class.csv", "per_class", "Metrics", table="per-class scores (per_class.csv)"
         ),
         predictions="results/{dataset}/predictions.csv",
         learning_curves="results/{dataset}/learning_curves.csv",
-        confusion=report(
-            "results/{dataset}/confusion.png",
-            caption="../report/confusion.rst",
-            category="Plots",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "confusion matrix"},
-        ),
+        confusion=reported("results/{dataset}/confusion.png", "confusion", "Plots", figure="confusion matrix"),
         confusion_plot="results/{dataset}/plots/confusion.csv",
-        learning_curve=report(
-            "results/{dataset}/learning_curve.png",
-            caption="../report/learning_curve.rst",
-            category="Plots",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "learning curve"},
+        learning_curve=reported(
+            "results/{dataset}/learning_curve.png", "learning_curve", "Plots", figure="learning curve"
         ),
         learning_curve_plot="results/{dataset}/plots/learning_curve.csv",
-    params:
-        evaluate=config["evaluate"],
     log:
         "logs/{dataset}/evaluate.log",
     shell:
-        "python -m merec evaluate --samples {input.samples} --folds results/{wildcards.dataset}/folds"
-        " --output results/{wildcards.dataset} --dataset {wildcards.dataset} --log {log}"
+        "python -m merec evaluate --samples {input.samples} --folds {input.folds} --metrics {output.metrics}"
+        " --dataset {wildcards.dataset} --log {log}"

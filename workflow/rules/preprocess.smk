@@ -1,83 +1,75 @@
-# Per-sample preprocessing: face alignment, temporal interpolation, magnification, flow features.
+# Per-sample preprocessing, one job per shard: face alignment, temporal interpolation, magnification,
+# flow features. Each job writes data/.../<stage>/shard-<k>/ and its manifest shard-<k>.json.
 
 
 rule face:
     input:
-        samples="data/interim/{dataset}/samples.csv",
+        clips="data/interim/{dataset}/clips/shard-{shard}.json",
+        params=params_of("face"),
         code=code("face"),
     output:
-        directory("data/interim/{dataset}/face"),
-    params:
-        face=config["face"],
+        frames=directory("data/interim/{dataset}/face/shard-{shard}"),
+        manifest="data/interim/{dataset}/face/shard-{shard}.json",
     log:
-        "logs/{dataset}/face.log",
-    threads: 2
-    benchmark:
-        "benchmarks/out/{dataset}/face.tsv"
+        "logs/{dataset}/face/shard-{shard}.log",
+    threads: SHARD_THREADS
     shell:
-        "python -m merec face --samples {input.samples} --output {output} --log {log}"
+        "python -m merec face --input {input.clips} --output {output.manifest} --log {log}"
 
 
 rule interpolate:
     input:
-        frames="data/interim/{dataset}/face",
+        frames="data/interim/{dataset}/face/shard-{shard}.json",
+        params=params_of("interpolate"),
         code=code("interpolate"),
     output:
-        directory("data/interim/{dataset}/interpolate"),
-    params:
-        interpolate=config["interpolate"],
+        frames=directory("data/interim/{dataset}/interpolate/shard-{shard}"),
+        manifest="data/interim/{dataset}/interpolate/shard-{shard}.json",
     log:
-        "logs/{dataset}/interpolate.log",
-    threads: 2
-    benchmark:
-        "benchmarks/out/{dataset}/interpolate.tsv"
+        "logs/{dataset}/interpolate/shard-{shard}.log",
+    threads: SHARD_THREADS
     shell:
-        "python -m merec interpolate --input {input.frames} --output {output} --log {log}"
+        "python -m merec interpolate --input {input.frames} --output {output.manifest} --log {log}"
 
 
 rule magnify:
     input:
-        frames="data/interim/{dataset}/interpolate",
+        frames="data/interim/{dataset}/interpolate/shard-{shard}.json",
         weights=magnet_weights,
+        params=params_of("magnify"),
         code=code("magnify"),
     output:
-        directory("data/interim/{dataset}/magnify"),
-    params:
-        magnify=config["magnify"],
+        frames=directory("data/interim/{dataset}/magnify/shard-{shard}"),
+        manifest="data/interim/{dataset}/magnify/shard-{shard}.json",
     log:
-        "logs/{dataset}/magnify.log",
-    threads: 2
-    benchmark:
-        "benchmarks/out/{dataset}/magnify.tsv"
+        "logs/{dataset}/magnify/shard-{shard}.log",
+    threads: SHARD_THREADS
     shell:
-        "python -m merec magnify --input {input.frames} --output {output} --log {log}"
+        "python -m merec magnify --input {input.frames} --output {output.manifest} --log {log}"
 
 
 rule features:
     input:
-        frames="data/interim/{dataset}/magnify",
+        frames="data/interim/{dataset}/magnify/shard-{shard}.json",
+        params=params_of("features"),
         code=code("features"),
     output:
-        directory("data/processed/{dataset}/features"),
-    params:
-        features=config["features"],
+        features=directory("data/processed/{dataset}/features/shard-{shard}"),
+        manifest="data/processed/{dataset}/features/shard-{shard}.json",
     log:
-        "logs/{dataset}/features.log",
-    threads: 2
-    benchmark:
-        "benchmarks/out/{dataset}/features.tsv"
+        "logs/{dataset}/features/shard-{shard}.log",
+    threads: SHARD_THREADS
     shell:
-        "python -m merec features --input {input.frames} --output {output} --log {log}"
+        "python -m merec features --input {input.frames} --output {output.manifest} --log {log}"
 
 
 rule au_graph:
     input:
         samples="data/interim/{dataset}/samples.csv",
+        params=params_of("au_graph"),
         code=code("au_graph"),
     output:
         directory("data/processed/{dataset}/au_graph"),
-    params:
-        au_graph=config["au_graph"],
     log:
         "logs/{dataset}/au_graph.log",
     shell:

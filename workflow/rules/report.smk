@@ -6,8 +6,9 @@ rule strips:
     input:
         samples="data/interim/{dataset}/samples.csv",
         classes="data/interim/{dataset}/classes.json",
-        interpolated="data/interim/{dataset}/interpolate",
-        magnified="data/interim/{dataset}/magnify",
+        interpolated=shard_manifests("interpolate"),
+        magnified=shard_manifests("magnify"),
+        params=params_of("report"),
         code=code("strips"),
     output:
         report(
@@ -18,10 +19,8 @@ rule strips:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "sample": "{sample}"},
         ),
-    params:
-        report=config["report"],
     log:
         "logs/{dataset}/strips.log",
     shell:
-        "python -m merec strips --samples {input.samples} --input {input.interpolated} --magnified {input.magnified}"
-        " --output {output} --log {log}"
+        "python -m merec strips --samples {input.samples} --input {input.interpolated}"
+        " --magnified {input.magnified} --output {output} --log {log}"

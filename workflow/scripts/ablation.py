@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from workspace import environment, project_files
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = "results/{dataset}/loso.csv"
@@ -40,19 +41,6 @@ DEFAULT_ROWS = (
 )
 SHARED = ("data", "results", "models")  # hard-linked from the baseline copy (merec replaces, never edits, files)
 COPIED = (".snakemake/metadata",)  # Snakemake rewrites these in place: real copies
-
-
-def project_files(root: Path) -> list[str]:
-    """Tracked and untracked-but-not-ignored files: the project as a commit would hold it."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    listed = [name for name in listed if not name.startswith("results/")]  # the checkout's own metrics
-    return [name for name in listed if (root / name).is_file() or (root / name).is_symlink()]
 
 
 def parse_change(text: str) -> tuple[str, Any]:
@@ -98,12 +86,6 @@ def make_copy(source: Path, target: Path, params: dict[str, Any], shared_from: P
                     shared_from / name, target / name, copy_function=copier, symlinks=True, dirs_exist_ok=True
                 )
     (target / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def environment(workdir: Path) -> dict[str, str]:
-    """Environment for Snakemake/DVC in a working copy: this interpreter's ``python`` first on PATH."""
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    return dict(os.environ, PATH=path, PYTHONPATH=str(workdir), MEREC_NO_PROGRESS="1", DVC_NO_ANALYTICS="1")
 
 
 def run_workflow(workdir: Path, target: str, cores: str) -> None:

@@ -261,15 +261,24 @@ def _log_row(row: dict[str, float], steps: int, validation: dict[str, float] | N
     )  # fmt: skip
 
 
+def output_files(checkpoint: PathLike) -> tuple[Path, Path, Path]:
+    """The files a run writes for ``checkpoint`` (``.../magnet.pt``): it, ``magnet_curve.csv`` and ``magnet_train.json``."""
+    path = Path(checkpoint)
+    if path.suffix != ".pt":
+        raise MerecError(f"{path}: name the MagNet checkpoint to write with a .pt suffix, e.g. merec/weights/magnet.pt")
+    return path, path.with_name(f"{path.stem}_curve.csv"), path.with_name(f"{path.stem}_train.json")
+
+
 def _write_outputs(
-    output: Path, model: MagNet, params: MagnetTrainParams, progress: _Progress, step: int, complete: bool
+    checkpoint: Path, model: MagNet, params: MagnetTrainParams, progress: _Progress, step: int, complete: bool
 ) -> None:
-    """``magnet.pt``, ``curve.csv`` and ``train.json`` (``complete`` false for an interim save)."""
-    save_state_dict(model, output / "magnet.pt")
-    write_csv(output / "curve.csv", pd.DataFrame(progress.rows, columns=list(CURVE_COLUMNS)))
+    """The checkpoint, its curve and its run record (``complete`` false for an interim save)."""
+    weights, curve, record = output_files(checkpoint)
+    save_state_dict(model, weights)
+    write_csv(curve, pd.DataFrame(progress.rows, columns=list(CURVE_COLUMNS)))
     final = progress.rows[-1] if progress.rows else {}
     write_json(
-        output / "train.json",
+        record,
         {
             "params": params.as_dict(),
             "data": params.pair_config().as_dict(),
@@ -312,14 +321,14 @@ def _step(
     return losses
 
 
-def train_magnet(output_dir: PathLike, params: MagnetTrainParams) -> Path:
-    """Train MagNet from scratch; writes ``magnet.pt``, ``curve.csv`` and ``train.json`` atomically.
+def train_magnet(checkpoint: PathLike, params: MagnetTrainParams) -> Path:
+    """Train MagNet from scratch; writes the checkpoint, ``<stem>_curve.csv`` and ``<stem>_train.json``.
 
-    ``save_every`` also rewrites the three files during training (``train.json`` then says
-    ``"complete": false``), so a long run can be inspected. Returns the path of ``magnet.pt``.
+    Each file is written atomically; ``save_every`` also rewrites the three during training (the run
+    record then says ``"complete": false``), so a long run can be inspected. Returns the checkpoint.
     """
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
+    output = output_files(checkpoint)[0]
+    output.parent.mkdir(parents=True, exist_ok=True)
     configure_torch(params.threads)
     seed_everything(params.seed)
     device = resolve_device(params.device)
@@ -343,4 +352,4 @@ def train_magnet(output_dir: PathLike, params: MagnetTrainParams) -> Path:
         if params.save_every and done % params.save_every == 0 and done < params.steps:
             _write_outputs(output, model, params, progress, done, complete=False)
     _write_outputs(output, model, params, progress, params.steps, complete=True)
-    return output / "magnet.pt"
+    return output

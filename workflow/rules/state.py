@@ -1,0 +1,234 @@
+"""One state for Snakemake and DVC: both tools judge the same files by their content.
+
+Snakemake decides what to rerun from file modification times (``rerun-triggers: mtime`` in the
+workflow profile), helped by the checksums it records for small input files; DVC from content
+hashes in ``dvc.lock``. This module makes the two agree:
+
+* **Provenance as files.** Every rule reads a small JSON file with the params sections it uses
+  (:func:`params_file`) and, for a dataset on disk, a fingerprint of its files (paths, sizes and
+  modification times: :func:`raw_fingerprint`). Both are rewritten only when their content changes.
+  Stages hand each other small manifests whose content changes exactly when the data does.
+* **Snakemake -> DVC.** After a successful run, the DVC stages Snakemake brought up to date are
+  recorded in ``dvc.lock`` (``dvc commit``, :func:`commit_to_dvc`): ``dvc repro`` then has
+  nothing to do.
+* **DVC -> Snakemake.** When ``dvc.lock`` or a file DVC tracks changed since Snakemake last looked
+  (``dvc repro``, ``dvc exp apply``, ``dvc checkout``, a fresh clone), :func:`sync_from_dvc` asks
+  ``dvc status`` which stages are up to date and gives their outputs newer modification times than
+  their inputs, in pipeline order: Snakemake then reruns nothing DVC made, and everything else as
+  usual. The state of that check is kept in ``.snakemake/merec/state.json``.
+
+Only public interfaces are used: DVC's command line and file formats, and Snakemake's command line
+behaviour; the one exception, the list of jobs of a finished run, is read in the Snakefile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+STATE_DIR = Path(".snakemake/merec")
+STATE = STATE_DIR / "state.json"
+LOCKS = (Path("dvc.lock"), Path("models/dvc.lock"))
+TIMESTAMP = ".snakemake_timestamp"  # Snakemake's modification-time carrier inside directory outputs
+# The order data flows in: a stage's outputs must end up newer than those of the stages before it.
+PIPELINE = (
+    "magnet_train", "synth", "ingest", "face", "interpolate", "magnify", "features", "au_graph", "train",
+    "evaluate", "strips",
+)  # fmt: skip
+
+
+def pipeline_rank(stage: str) -> tuple[int, str]:
+    """Sort key of a DVC stage name (``face@synth-0``, ``models/dvc.yaml:magnet_train``) in data-flow order."""
+    base = stage.rsplit(":", 1)[-1].split("@", 1)[0]
+    return (PIPELINE.index(base) if base in PIPELINE else len(PIPELINE), stage)
+
+
+def write_if_changed(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` unless it already holds exactly that (keeping its modification time)."""
+    if path.is_file() and path.read_text() == text:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def params_file(name: str, values: Any) -> str:
+    """``.snakemake/merec/params/<name>.json`` holding ``values``: a rule's params as an input file."""
+    text = json.dumps(values, indent=1, sort_keys=True, default=str) + "\n"
+    return str(write_if_changed(STATE_DIR / "params" / f"{name}.json", text))
+
+
+def raw_fingerprint(name: str, roots: Sequence[str | Path]) -> str:
+    """``.snakemake/merec/raw/<name>.json``: a digest of every file under ``roots`` (path, size, mtime).
+
+    A replaced, added or removed file changes it, so the ingest rule reruns; ingest then hashes
+    the frames it hands on, so only the shards whose content changed run again.
+    """
+    digest = hashlib.sha256()
+    files = 0
+    for root in map(Path, roots):
+        if root.is_file():
+            entries = [(root.name, root.stat())]
+        else:
+            entries = [(str(path.relative_to(root)), path.stat()) for path in _walk(root)]
+        for relative, info in sorted(entries):
+            digest.update(f"{root}/{relative}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+            files += 1
+    record = {"roots": [str(r) for r in roots], "files": files, "digest": digest.hexdigest()}
+    return str(write_if_changed(STATE_DIR / "raw" / f"{name}.json", json.dumps(record, indent=1) + "\n"))
+
+
+def _walk(root: Path) -> Iterable[Path]:
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            if not name.startswith("."):
+                yield Path(folder) / name
+
+
+# ------------------------------------------------------------------------------------------ DVC -> Snakemake
+
+
+def _lock_outs(locks: Sequence[Path]) -> dict[str, list[Path]]:
+    """DVC stage name -> its output paths (relative to the project root), in pipeline order."""
+    stages: dict[str, list[Path]] = {}
+    for lock in locks:
+        if not lock.is_file():
+            continue
+        data = yaml.safe_load(lock.read_text()) or {}
+        base = lock.parent
+        prefix = "" if lock.parent == Path(".") else f"{lock.parent / 'dvc.yaml'}:"
+        for name, stage in (data.get("stages") or {}).items():
+            wdir = base / Path(str(stage.get("wdir", "."))) if "wdir" in stage else base
+            outs = [Path(os.path.normpath(wdir / out["path"])) for out in stage.get("outs", [])]
+            stages[prefix + name] = outs
+    return stages
+
+
+def _signature(locks: Sequence[Path], stages: Mapping[str, list[Path]]) -> dict[str, Any]:
+    """What must stay the same for Snakemake's view to need no new check: the locks and DVC's outputs."""
+    lock_digests = {str(lock): hashlib.sha256(lock.read_bytes()).hexdigest() for lock in locks if lock.is_file()}
+    mtimes = {}
+    for outs in stages.values():
+        for out in outs:
+            marker = out / TIMESTAMP if out.is_dir() else out
+            mtimes[str(out)] = marker.stat().st_mtime_ns if marker.exists() else (
+                out.stat().st_mtime_ns if out.exists() else None
+            )
+    return {"locks": lock_digests, "outs": mtimes}
+
+
+def _read_state() -> dict[str, Any]:
+    try:
+        return json.loads(STATE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(signature: Mapping[str, Any]) -> None:
+    write_if_changed(STATE, json.dumps(signature, indent=1, sort_keys=True) + "\n")
+
+
+def dvc_status() -> set[str] | None:
+    """Names of the DVC stages that are not up to date (None when DVC cannot tell)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", "status", "--json", "--quiet"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+    )
+    if result.returncode != 0:
+        return None
+    try:
+        return set(json.loads(result.stdout or "{}"))
+    except ValueError:
+        return None
+
+
+def sync_from_dvc(log: Any = print) -> list[str]:
+    """Give the outputs of the DVC stages that are up to date fresh modification times, in order.
+
+    Runs ``dvc status`` only when ``dvc.lock`` or a DVC output changed since the last look; returns
+    the stages whose outputs it touched.
+    """
+    stages = _lock_outs(LOCKS)
+    if not stages:
+        return []
+    signature = _signature(LOCKS, stages)
+    if _read_state() == signature:
+        return []
+    changed = dvc_status()
+    if changed is None:
+        log("merec: `dvc status` failed; Snakemake judges DVC's outputs by modification time alone")
+        return []
+    clean = [name for name in stages if name not in changed and all(out.exists() for out in stages[name])]
+    _touch_in_order(stages, clean)
+    if clean:
+        log(f"merec: {len(clean)} stage(s) up to date in dvc.lock; Snakemake takes their outputs as they are")
+    _write_state(_signature(LOCKS, stages))
+    return clean
+
+
+def _touch_in_order(stages: Mapping[str, list[Path]], names: Iterable[str]) -> None:
+    """Newer modification times for the outputs of ``names``, later stages (lock order) newer still."""
+    wanted = set(names)
+    now = time.time_ns()
+    for step, name in enumerate(sorted((n for n in stages if n in wanted), key=pipeline_rank), start=1):
+        stamp = now + step * 1_000_000  # 1 ms apart: later stages are newer than the ones before
+        for out in stages[name]:
+            if out.exists():
+                _touch(out, stamp)
+
+
+def _touch(path: Path, stamp_ns: int) -> None:
+    """``path`` (a file, or a folder with everything in it) at modification time ``stamp_ns``.
+
+    Files inside a folder count too: a DVC output folder may hold files that Snakemake rules name
+    (ingest's clip lists), and Snakemake reads a folder output's time from its marker file.
+    """
+    if path.is_dir():
+        (path / TIMESTAMP).touch()
+        for folder, _, names in os.walk(path, topdown=False):
+            for name in names:
+                os.utime(Path(folder) / name, ns=(stamp_ns, stamp_ns))
+            os.utime(folder, ns=(stamp_ns, stamp_ns))
+    else:
+        os.utime(path, ns=(stamp_ns, stamp_ns))
+
+
+# ------------------------------------------------------------------------------------------ Snakemake -> DVC
+
+
+def commit_to_dvc(stages: Iterable[str], log: Any = print) -> bool:
+    """Record ``stages`` as up to date in ``dvc.lock`` (``dvc commit``); True on success."""
+    names = sorted(set(stages))
+    if not names or not any(lock.is_file() or lock.with_name("dvc.yaml").is_file() for lock in LOCKS):
+        return True
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", "commit", "--force", "--quiet", *names],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+    )
+    if result.returncode != 0:
+        log(
+            "merec: could not record the finished stages in dvc.lock (`dvc commit` failed: "
+            f"{(result.stderr or result.stdout).strip()[-500:]}); `dvc repro` will recompute them"
+        )
+        return False
+    log(f"merec: recorded {len(names)} stage(s) in dvc.lock")
+    stages = _lock_outs(LOCKS)
+    _touch_in_order(stages, names)  # `dvc commit` may give file outputs new modification times
+    _write_state(_signature(LOCKS, stages))
+    return True
