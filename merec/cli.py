@@ -152,7 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("evaluate", _evaluate, "pooled LOSO metrics, confusion matrix and plot data")
     sub.add_argument("--samples", required=True)
     sub.add_argument(
-        "--folds", required=True, nargs="+", help="the train stage's run folders, or its folds folder (seed-<S>/<fold>/)"
+        "--folds",
+        required=True,
+        nargs="+",
+        help="the train stage's run folders, or its folds folder (seed-<S>/<fold>/)",
     )
     sub.add_argument("--metrics", required=True, help="metrics.json to write; the other results go beside it")
     sub.add_argument("--dataset", default="", help="dataset name for titles")

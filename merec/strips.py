@@ -160,8 +160,7 @@ def run(
     chosen = choose_samples(table, classes, available, params.strips)
     if not chosen:
         raise MerecError(
-            f"no sample of {samples_csv} has frames in both the interpolate and the magnify stage; "
-            "rerun those stages"
+            f"no sample of {samples_csv} has frames in both the interpolate and the magnify stage; rerun those stages"
         )
     if len(chosen) < params.strips:
         LOG.warning("only %d sample(s) available for %d strips", len(chosen), params.strips)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_workflow import make_copy, run
+from tests.helpers.workflow import clone, run
 
 
 @pytest.mark.slow
-def test_ablation_table_reruns_only_what_each_row_changes(tmp_path: Path) -> None:
-    root = make_copy(tmp_path)
+def test_ablation_table_reruns_only_what_each_row_changes(built: Path, tmp_path: Path) -> None:
+    root = clone(built, tmp_path)
     output = root / "ablation.md"
     result = run(
         root,

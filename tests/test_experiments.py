@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_workflow import dvc_ran, make_copy, run
+from tests.helpers.workflow import clone, dvc_ran, run
 
 pytestmark = pytest.mark.slow
 QUEUED = {"alpha6": "magnify.alpha=6", "lr2": "train.lr=0.002"}
@@ -71,13 +71,10 @@ def wait_for_queue(root: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny pipeline reproduced and committed (dvc.lock and the git-tracked metrics and plots)."""
-    root = make_copy(tmp_path_factory.mktemp("experiments"))
-    dvc(root, "repro")
-    run(root, "git", "add", "-A")
-    run(root, "git", "commit", "-qm", "baseline")
-    return root
+def repo(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny pipeline built by Snakemake and committed: dvc.lock (recorded by the Snakemake run) and
+    the git-tracked metrics and plots."""
+    return clone(built, tmp_path_factory.mktemp("experiments"))
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +143,7 @@ def test_a_queued_experiment_equals_the_same_change_run_in_the_workspace(repo: P
 
 def test_a_queued_experiment_runs_the_code_it_was_queued_with(repo: Path) -> None:
     """Stages run ``python -m merec`` in the experiment's workspace: its merec, not the installed one."""
-    code = repo / "merec/evaluate.py"
+    code = repo / "merec/evaluate/__init__.py"
     original = code.read_text()
     code.write_text(original + '\nprint("evaluate code as queued", file=__import__("sys").stderr)\n')
     try:

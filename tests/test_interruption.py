@@ -11,7 +11,7 @@
 * A third copy reruns everything from the features on with the same params and seed: identical
   metrics, predictions, features and model weights.
 
-Uses the helpers of ``tests/test_workflow.py``; about 2 minutes on 2 cores.
+The reference is the built project the workflow tests share; about 2 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_workflow import TARGET, environment, make_copy, planned_rules, snakemake
+from tests.helpers.workflow import TARGET, environment, planned_rules, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -39,10 +39,8 @@ SAMPLE_STAGES = ("data/interim/synth", "data/processed/synth")
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = make_copy(tmp_path_factory.mktemp("reference"))
-    snakemake(root, TARGET)
-    return root
+def reference(built: Path) -> Path:
+    return built
 
 
 def copy_from(reference: Path, target: Path, *remove: str) -> Path:
@@ -89,7 +87,7 @@ def mid_sample_stage(root: Path) -> Callable[[], str | None]:
 
     def condition() -> str | None:
         for parent in SAMPLE_STAGES:
-            for part in (root / parent).glob(".*.part"):
+            for part in (root / parent).glob("*/.*.part"):
                 written = list(part.glob("*.npz"))
                 if written:
                     return f"{part.relative_to(root)} holds {len(written)} clip(s)"
@@ -130,7 +128,7 @@ def assert_same_results(reference: Path, other: Path) -> None:
     """Metrics, predictions, reports, every feature archive and every fold's weights are identical."""
     for name in ("metrics.json", "loso.csv", "per_class.csv", "predictions.csv", "plots/confusion.csv"):
         assert (reference / RESULTS / name).read_bytes() == (other / RESULTS / name).read_bytes(), name
-    features = sorted((reference / "data/processed/synth/features").glob("*.npz"))
+    features = sorted((reference / "data/processed/synth/features").glob("*/*.npz"))
     assert features
     for file in features:
         with np.load(file) as a, np.load(other / file.relative_to(reference)) as b:
@@ -157,9 +155,9 @@ def test_killed_twice_then_rerun_gives_the_uninterrupted_results(reference: Path
     # 1. SIGKILL in the middle of magnify (or features): its output does not exist, only a hidden temporary
     why = kill_when(root, mid_sample_stage(root), tmp_path / "kill-1.log")
     part = root / why.split(" holds ")[0]
-    stage = part.name.split(".")[1]
+    stage, shard = part.parent.name, part.name.split(".")[1]
     assert stage in ("magnify", "features"), why
-    assert part.is_dir() and not (part.parent / stage).exists(), why
+    assert part.is_dir() and not (part.parent / shard).exists() and not (part.parent / f"{shard}.json").exists(), why
     snakemake(root, "--unlock", TARGET)
     assert {stage, "train", "evaluate"} <= planned_rules(root)
 

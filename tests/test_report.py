@@ -8,15 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.test_workflow import TARGET, make_copy, run, snakemake
+from tests.helpers.workflow import clone, run, snakemake
 
 STRIPS = "results/synth/strips"
 
 
 @pytest.mark.slow
-def test_snakemake_report_holds_metrics_plots_and_strips(tmp_path: Path) -> None:
-    root = make_copy(tmp_path)
-    snakemake(root, STRIPS, TARGET)
+def test_snakemake_report_holds_metrics_plots_and_strips(built: Path, tmp_path: Path) -> None:
+    root = clone(built, tmp_path)
     assert "Nothing to be done" in snakemake(root, "-n").stdout  # the default target is built
     strips = pd.read_csv(root / STRIPS / "strips.csv", dtype=str)
     assert sorted(strips["label"]) == ["negative", "positive", "surprise"]  # params: report.strips 3

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from tests.helpers import REPO
-from tests.test_workflow import TARGET, environment, make_copy
+from tests.helpers.workflow import TARGET, clone, environment
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +37,7 @@ PROFILE = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_tex
 # the test cluster has no accounting database: job states come from squeue (finished jobs stay listed)
 SLURM_ARGS = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "10", "--verbose")
 RUN_TIMEOUT_S = 900
+FORCE = ("--forcerun", "features")  # the feature shards, the folds and evaluate run again
 
 
 @dataclass
@@ -72,17 +73,18 @@ def scontrol_jobs(env: dict[str, str]) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def runs(cluster: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Runs:
-    """The tiny pipeline through SLURM and, at the same time, locally; each in its own copy of the repository."""
-    slurm_root = make_copy(tmp_path_factory.mktemp("slurm"))
-    local_root = make_copy(tmp_path_factory.mktemp("local"))
+def runs(cluster: dict[str, str], built: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    """The tiny pipeline from the features on (one job per shard, per fold) through SLURM and, at the
+    same time, locally; each in its own copy of the built project."""
+    slurm_root = clone(built, tmp_path_factory.mktemp("slurm"))
+    local_root = clone(built, tmp_path_factory.mktemp("local"))
     slurm_env = environment(slurm_root) | cluster
     slurm_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{cluster['PATH']}"
     commands = {
-        "slurm": ([sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/slurm", *SLURM_ARGS, TARGET],
-                  slurm_root, slurm_env),
-        "local": ([sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/local", "--cores", "2", TARGET],
-                  local_root, environment(local_root)),
+        "slurm": ([sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/slurm", *SLURM_ARGS, TARGET,
+                   *FORCE], slurm_root, slurm_env),
+        "local": ([sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/local", "--cores", "2", TARGET,
+                   *FORCE], local_root, environment(local_root)),
     }  # fmt: skip
     processes = {}
     for name, (command, root, env) in commands.items():
@@ -121,7 +123,7 @@ def resources(rule: str) -> dict[str, object]:
 def test_every_job_of_the_local_run_runs_as_a_completed_slurm_job(runs: Runs) -> None:
     slurm_jobs = Counter(rule_of(job) for job in runs.jobs)
     assert slurm_jobs == job_counts(runs.local_log) == job_counts(runs.slurm_log)
-    assert slurm_jobs["train"] > 1  # one job per fold
+    assert slurm_jobs["train"] > 1 and slurm_jobs["features"] == 2  # one job per fold, one per shard
     assert {job["JobState"] for job in runs.jobs} == {"COMPLETED"}
 
 

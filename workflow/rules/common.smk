@@ -36,7 +36,13 @@ SYNTH_ROOT = "data/raw/synth"  # written by the synth rule; every other dataset 
 DVC_DATASETS = sorted(config["datasets"])  # `dvc repro` runs these (dvc.yaml: foreach over datasets)
 DECLARED = dataset_names(config)  # these plus the catalogue: any can be asked for by name
 SHARDS = list(config.get("ingest", {}).get("shards", [0, 1, 2, 3]))
-SHARD_THREADS = max(1, workflow.cores // len(SHARDS))  # the shard jobs of a stage share every core
+# Cores of one machine (--cores); a cluster run has no such number: its jobs take 1 core unless the
+# profile's set-threads says otherwise.
+try:
+    CORES = workflow.cores if isinstance(workflow.cores, int) and 0 < workflow.cores < 10_000 else 1
+except WorkflowError:  # commands that run no job (--report, --lint) give no --cores
+    CORES = 1
+SHARD_THREADS = max(1, CORES // len(SHARDS))  # the shard jobs of a stage share every core
 
 
 def present(dataset):

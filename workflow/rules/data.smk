@@ -9,7 +9,7 @@ rule synth:
         directory(SYNTH_ROOT),
     log:
         "logs/synth/synth.log",
-    threads: workflow.cores
+    threads: CORES
     shell:
         "python -m merec synth --output {output} --log {log}"
 
@@ -26,6 +26,6 @@ checkpoint ingest:
         clips=expand("data/interim/{{dataset}}/clips/shard-{shard}.json", shard=SHARDS),
     log:
         "logs/{dataset}/ingest.log",
-    threads: workflow.cores  # hashes every frame of the dataset
+    threads: CORES  # hashes every frame of the dataset
     shell:
         "python -m merec ingest --dataset {wildcards.dataset} --output {output.samples} --log {log}"

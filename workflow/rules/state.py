@@ -123,8 +123,8 @@ def _signature(locks: Sequence[Path], stages: Mapping[str, list[Path]]) -> dict[
     for outs in stages.values():
         for out in outs:
             marker = out / TIMESTAMP if out.is_dir() else out
-            mtimes[str(out)] = marker.stat().st_mtime_ns if marker.exists() else (
-                out.stat().st_mtime_ns if out.exists() else None
+            mtimes[str(out)] = (
+                marker.stat().st_mtime_ns if marker.exists() else (out.stat().st_mtime_ns if out.exists() else None)
             )
     return {"locks": lock_digests, "outs": mtimes}
 
@@ -140,14 +140,22 @@ def _write_state(signature: Mapping[str, Any]) -> None:
     write_if_changed(STATE, json.dumps(signature, indent=1, sort_keys=True) + "\n")
 
 
-def dvc_status() -> set[str] | None:
-    """Names of the DVC stages that are not up to date (None when DVC cannot tell)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", "status", "--json", "--quiet"],
+def _dvc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "DVC_NO_ANALYTICS": "1"},
     )
+
+
+def dvc_status(expected: Iterable[str]) -> set[str] | None:
+    """Names of the DVC stages that are not up to date (None when DVC cannot tell, e.g. when it
+    does not see the pipeline: a copy inside a git-ignored folder)."""
+    listed = _dvc("stage", "list", "--all", "--name-only")
+    if listed.returncode != 0 or not set(expected) <= set(listed.stdout.split()):
+        return None
+    result = _dvc("status", "--json", "--quiet")
     if result.returncode != 0:
         return None
     try:
@@ -168,9 +176,10 @@ def sync_from_dvc(log: Any = print) -> list[str]:
     signature = _signature(LOCKS, stages)
     if _read_state() == signature:
         return []
-    changed = dvc_status()
+    changed = dvc_status(stages)
     if changed is None:
-        log("merec: `dvc status` failed; Snakemake judges DVC's outputs by modification time alone")
+        log("merec: DVC cannot tell which stages are up to date here; Snakemake judges by modification times")
+        _write_state(signature)
         return []
     clean = [name for name in stages if name not in changed and all(out.exists() for out in stages[name])]
     _touch_in_order(stages, clean)

@@ -40,7 +40,7 @@ DEFAULT_ROWS = (
     "train.model=c3d",
 )
 SHARED = ("data", "results", "models")  # hard-linked from the baseline copy (merec replaces, never edits, files)
-COPIED = (".snakemake/metadata",)  # Snakemake rewrites these in place: real copies
+COPIED = (".snakemake/metadata", ".snakemake/merec")  # rewritten in place: real copies (mtimes kept)
 
 
 def parse_change(text: str) -> tuple[str, Any]:

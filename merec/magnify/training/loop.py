@@ -262,7 +262,7 @@ def _log_row(row: dict[str, float], steps: int, validation: dict[str, float] | N
 
 
 def output_files(checkpoint: PathLike) -> tuple[Path, Path, Path]:
-    """The files a run writes for ``checkpoint`` (``.../magnet.pt``): it, ``magnet_curve.csv`` and ``magnet_train.json``."""
+    """The files a run writes for ``checkpoint`` (``magnet.pt``): it, ``magnet_curve.csv``, ``magnet_train.json``."""
     path = Path(checkpoint)
     if path.suffix != ".pt":
         raise MerecError(f"{path}: name the MagNet checkpoint to write with a .pt suffix, e.g. merec/weights/magnet.pt")
