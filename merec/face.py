@@ -36,7 +36,7 @@ from merec.datasets.ids import is_safe_id
 from merec.errors import MerecError
 from merec.io import PathLike, atomic_dir, read_image, save_npz
 from merec.landmarks import Face, detect_faces, eye_centres
-from merec.runtime import available_threads, ordered_map, single_threaded
+from merec.runtime import available_threads, ordered_map
 from merec.shards import Shard, output_folder, write_shard
 
 LOG = logging.getLogger("merec.face")
@@ -174,7 +174,7 @@ def run(clips: PathLike, output: PathLike, params: FaceParams) -> Shard:
     workers = available_threads()
     with atomic_dir(output_folder(output)) as tmp:
         jobs = [(clip, Path(tmp), params) for clip in listed.clips]
-        results = ordered_map(_align_sample, jobs, workers, "face", initializer=single_threaded)
+        results = ordered_map(_align_sample, jobs, workers, "face")
         with closing(results):  # on an error, stop the workers before the temporary folder goes
             for clip, (failure, records) in zip(listed.clips, results, strict=True):
                 for record in records:  # warnings of the worker, in sample order

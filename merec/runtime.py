@@ -108,11 +108,13 @@ def ordered_map(
 ) -> Iterator[R]:
     """``function`` over ``items``, results in order, with a progress bar.
 
-    With ``workers > 1`` the items are shared among that many forked processes (for CPU-bound
+    Work runs single-threaded (:func:`single_threaded`, set in this process before forking). With
+    ``workers > 1`` the items are shared among that many forked processes (for CPU-bound
     NumPy/OpenCV/dlib work; ``function`` and the items must be picklable, anything else can reach
     the workers through ``initializer(*initargs)``, run once in each). Closing the iterator early
     (an error in the consumer) stops the workers.
     """
+    single_threaded()  # here, before any fork: a child must never reconfigure OpenCV's or torch's thread pools
     if workers > 1 and len(items) > 1:
         import multiprocessing
 
@@ -139,7 +141,6 @@ _WORKER_TRANSFORM: Any = None
 
 def _init_worker(transform: Any) -> None:
     global _WORKER_TRANSFORM
-    single_threaded()
     _WORKER_TRANSFORM = transform
 
 

@@ -37,7 +37,7 @@ from merec.errors import MerecError
 from merec.io import PathLike, load_npz
 from merec.models import build_model
 from merec.runs import run_dir, write_run
-from merec.runtime import available_threads, ordered_map, progress, resolve_device, seed_everything, single_threaded
+from merec.runtime import available_threads, ordered_map, progress, resolve_device, seed_everything
 from merec.shards import read_stage, stage_samples, stage_skipped
 
 LOG = logging.getLogger("merec.train")
@@ -482,7 +482,6 @@ _SHARED: dict[str, Any] = {}
 
 
 def _init_training(features: FeatureSet, classes: list[str], params: TrainParams) -> None:
-    single_threaded()
     _SHARED.update(features=features, classes=classes, params=params)
 
 

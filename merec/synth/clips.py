@@ -41,7 +41,7 @@ from merec.config import Params
 from merec.errors import MerecError
 from merec.io import PathLike, atomic_dir, read_image, write_image, write_json
 from merec.landmarks import Face, detect_faces, eye_centres, interocular_distance
-from merec.runtime import progress
+from merec.runtime import available_threads, ordered_map
 
 LOG = logging.getLogger("merec.synth")
 
@@ -371,6 +371,25 @@ def _write_workbook(path: Path, clips: list[ClipSpec], params: SynthParams) -> N
     book.save(path)
 
 
+_RENDER: dict[str, object] = {}
+
+
+def _init_render(subjects: dict[int, _Subject], params: SynthParams) -> None:
+    _RENDER.update(subjects=subjects, params=params)
+
+
+def _write_clip(job: tuple[ClipSpec, Path]) -> str:
+    """Render one clip (its own random stream: the result does not depend on the order) into ``folder``."""
+    clip, folder = job
+    params: SynthParams = _RENDER["params"]  # type: ignore[assignment]
+    clip_rng = np.random.default_rng([params.seed, clip.subject, int(clip.filename.split("_")[-1])])
+    folder.mkdir(parents=True)
+    frames = _render_clip(_RENDER["subjects"][clip.subject], clip, params, clip_rng)  # type: ignore[index]
+    for t, frame in enumerate(frames):
+        write_image(folder / f"{clip.subject:03d}_{clip.first_frame + t:05d}.jpg", frame, params.jpeg_quality)
+    return clip.filename
+
+
 def generate(root: PathLike, params: SynthParams) -> list[ClipSpec]:
     """Write the synthetic dataset to ``root`` (replaced atomically) and return its clips."""
     if params.subjects < 2:
@@ -384,13 +403,10 @@ def generate(root: PathLike, params: SynthParams) -> list[ClipSpec]:
         mirror = (index // len(photos)) % 2 == 1
         subjects[index + 1] = _Subject(image, face, mirror, params, rng)
     with atomic_dir(root) as tmp:
-        for clip in progress(clips, "synth clips"):
-            clip_rng = np.random.default_rng([params.seed, clip.subject, int(clip.filename.split("_")[-1])])
-            folder = tmp / f"{clip.subject:03d}" / clip.filename
-            folder.mkdir(parents=True)
-            frames = _render_clip(subjects[clip.subject], clip, params, clip_rng)
-            for t, frame in enumerate(frames):
-                write_image(folder / f"{clip.subject:03d}_{clip.first_frame + t:05d}.jpg", frame, params.jpeg_quality)
+        jobs = [(clip, tmp / f"{clip.subject:03d}" / clip.filename) for clip in clips]
+        work = ordered_map(_write_clip, jobs, available_threads(), "synth clips", _init_render, (subjects, params))
+        for _ in work:
+            pass
         _write_workbook(tmp / ANNOTATION_FILE, clips, params)
         write_json(
             tmp / "synth.json",
