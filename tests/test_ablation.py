@@ -10,8 +10,9 @@ import pytest
 
 from tests.helpers.workflow import clone, run
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built")]  # one worker builds the tiny project once
 
-@pytest.mark.slow
+
 def test_ablation_table_reruns_only_what_each_row_changes(built: Path, tmp_path: Path) -> None:
     root = clone(built, tmp_path)
     output = root / "ablation.md"

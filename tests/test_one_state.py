@@ -31,7 +31,7 @@ from tests.helpers.workflow import (
     snakemake,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built")]  # one worker builds the tiny project once
 EVERYTHING = (TARGET, "results/synth/strips")
 DVC_CHANGES = {
     "magnify.alpha": (6.0, {"magnify", "features", "train", "evaluate", "strips"}),

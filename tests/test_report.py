@@ -10,10 +10,11 @@ import pytest
 
 from tests.helpers.workflow import clone, run, snakemake
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built")]  # one worker builds the tiny project once
+
 STRIPS = "results/synth/strips"
 
 
-@pytest.mark.slow
 def test_snakemake_report_holds_metrics_plots_and_strips(built: Path, tmp_path: Path) -> None:
     root = clone(built, tmp_path)
     assert "Nothing to be done" in snakemake(root, "-n").stdout  # the default target is built

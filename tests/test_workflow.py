@@ -28,6 +28,8 @@ from tests.helpers.workflow import (
     snakemake,
 )
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built")]  # one worker builds the tiny project once
+
 PARAM_CHANGES = {
     "magnify.alpha": (6.0, {"magnify", "features", "train", "evaluate", "strips"}),
     "train.lr": (0.003, {"train", "evaluate"}),
