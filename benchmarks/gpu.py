@@ -90,10 +90,11 @@ def check_training_step(name: str, batch_size: int = 8, devices: tuple[str, str]
         model.load_state_dict(state)
         net = model.to(device).train()
         data = {key: value.to(device) for key, value in batch.items()}
+        target = labels.to(device)
 
-        def step(net: torch.nn.Module = net, data: dict = data) -> float:
+        def step(net: torch.nn.Module = net, data: dict = data, target: torch.Tensor = target) -> float:
             net.zero_grad()
-            loss = torch.nn.functional.cross_entropy(net(data), labels.to(device))
+            loss = torch.nn.functional.cross_entropy(net(data), target)
             loss.backward()
             return float(loss.detach())
 

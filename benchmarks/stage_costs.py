@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +106,7 @@ def kernels(root: Path, params: dict[str, Any]) -> dict[str, dict[str, float]]:
     import cv2
     import torch
 
+    from merec.datasets.ingest import read_classes, read_samples
     from merec.face import FaceParams, align_clip
     from merec.features import FeatureParams, make_flow, optical_strain
     from merec.interpolate import InterpolateParams, make_interpolator
@@ -116,7 +116,6 @@ def kernels(root: Path, params: dict[str, Any]) -> dict[str, dict[str, float]]:
     from merec.shards import read_stage, stage_samples
     from merec.synth.clips import SynthParams, _load_photos, _render_clip, _Subject, plan_clips
     from merec.train import TrainParams, load_features, train_fold
-    from merec.datasets.ingest import read_classes, read_samples
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
@@ -232,15 +231,15 @@ def main() -> int:
         "stages": rows,
     }
     print(f"default job, `snakemake --cores {args.cores}`: {wall:.0f} s wall (UF1 {metrics['uf1']:.3f})")
-    print(
-        f"{'stage':<12} {'jobs':>4} {'job s':>7} {'wall s':>7} {'kernel ms':>10} {'x count':>8} {'bound s':>8} {'wall/bound':>10}"
-    )
+    header = ("stage", "jobs", "job s", "wall s", "kernel ms", "x count", "bound s", "wall/bound")
+    print(f"{header[0]:<12} " + " ".join(f"{h:>10}" for h in header[1:]))
     for row in rows:
         bound = row["estimate_s"]
         kernel_ms = f"{row['kernel_s'] * 1e3:.1f}" if row["kernel_s"] else "-"
         ratio = f"{row['wall_s'] / bound:.2f}" if bound else "-"
-        print(f"{row['stage']:<12} {row['jobs']:>4} {row['job_seconds']:>7.0f} {row['wall_s']:>7.0f} {kernel_ms:>10} "
-              f"{row['kernel_count'] or '-':>8} {bound if bound is None else round(bound):>8} {ratio:>10}")  # fmt: skip
+        cells = (row["jobs"], round(row["job_seconds"]), round(row["wall_s"]), kernel_ms, row["kernel_count"] or "-",
+                 "-" if bound is None else round(bound), ratio)  # fmt: skip
+        print(f"{row['stage']:<12} " + " ".join(f"{c!s:>10}" for c in cells))
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")

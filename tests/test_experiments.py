@@ -70,14 +70,14 @@ def wait_for_queue(root: Path) -> str:
     raise AssertionError(f"queued experiments still running after {QUEUE_TIMEOUT_S} s:\n{status}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may run the module in pieces
 def repo(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny pipeline built by Snakemake and committed: dvc.lock (recorded by the Snakemake run) and
     the git-tracked metrics and plots."""
     return clone(built, tmp_path_factory.mktemp("experiments"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may run the module in pieces
 def queued(repo: Path) -> str:
     """Two experiments queued, then run by one queue worker in DVC's temporary workspaces."""
     for name, change in QUEUED.items():

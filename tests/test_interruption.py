@@ -38,7 +38,7 @@ RESULTS = "results/synth"
 SAMPLE_STAGES = ("data/interim/synth", "data/processed/synth")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may run the module in pieces
 def reference(built: Path) -> Path:
     return built
 

@@ -92,7 +92,7 @@ def test_a_fresh_clone_holds_the_shipped_magnet_weights_as_up_to_date(tmp_path: 
 # a user's dataset: SAMM's layout under data/raw/samm
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may run the module in pieces
 def samm(built: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A clone whose data/raw/samm holds a dataset as SAMM ships it; the user's literal command, first
     without the folder (a clear message), then with it (the whole pipeline)."""

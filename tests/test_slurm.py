@@ -49,7 +49,7 @@ class Runs:
     jobs: list[dict[str, str]]  # `scontrol show job` records of the SLURM run
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may run the module in pieces
 def cluster() -> Iterator[dict[str, str]]:
     """A running one-node cluster; yields the environment its clients need, stops it afterwards."""
     state = tempfile.mkdtemp(prefix="merec-slurm.")  # outside pytest's private tmp: munged must reach it
@@ -72,7 +72,7 @@ def scontrol_jobs(env: dict[str, str]) -> list[dict[str, str]]:
     return [dict(re.findall(r"(\S+?)=(\S*)", line)) for line in out.stdout.splitlines() if line.startswith("JobId=")]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may run the module in pieces
 def runs(cluster: dict[str, str], built: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     """The tiny pipeline from the features on (one job per shard, per fold) through SLURM and, at the
     same time, locally; each in its own copy of the built project."""

@@ -22,6 +22,7 @@ from tests.helpers.workflow import (
     clone,
     dvc,
     get_param,
+    make_copy,
     planned_rules,
     run,
     set_param,
@@ -162,7 +163,7 @@ def normalise(command: str) -> str:
     return re.sub(r"/train/\S+\.log", "/train/all.log", command)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may run the module in pieces
 def both(built: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], Path]:
     # ingest is a checkpoint: the jobs after it are known once it is not to run again
     after_ingest = ("face", "interpolate", "magnify", "features", "au_graph", "train", "evaluate", "strips")
@@ -251,3 +252,13 @@ def test_magnet_training_runs_only_when_asked(built: Path, tmp_path: Path) -> No
     forced = planned_rules(root, *EVERYTHING, "--forcerun", "magnet_train")
     assert forced == {"magnet_train", "magnify", "features", "train", "evaluate", "strips"}
     assert "magnet_train" in dvc(root, "status", "magnet_train").stdout
+
+
+def test_the_tiny_configuration_runs_from_its_folder(tmp_path: Path) -> None:
+    """`snakemake --cores 2 --directory .test` plans the whole pipeline on .test/params.yaml, with the
+    shipped MagNet weights (nothing to train) and the code of the checkout."""
+    root = make_copy(tmp_path, params={})
+    output = run(root, sys.executable, "-m", "snakemake", "--cores", "2", "--directory", ".test", "-n").stdout
+    planned = {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", output.split("Job stats:")[-1], re.M)}
+    assert {"synth", "ingest", "face", "evaluate"} <= planned and "magnet_train" not in planned
+    assert "../merec/face.py" in output  # code inputs are the checkout's

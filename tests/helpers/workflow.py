@@ -17,18 +17,11 @@ from typing import Any
 import yaml
 
 from tests.helpers import REPO
-from tests.helpers.tiny import TINY_SYNTH
+from tests.helpers.tiny import TINY_PARAMS
 
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 from workspace import environment, project_files
 
-TINY_PARAMS: dict[str, dict[str, Any]] = {
-    "synth": TINY_SYNTH,
-    "ingest": {"shards": [0, 1]},
-    "interpolate": {"frames": 5},
-    "features": {"flow": "farneback"},
-    "train": {"epochs": 2},
-}
 TARGET = "results/synth/loso.csv"
 STAGES = ("synth", "ingest", "face", "interpolate", "magnify", "features", "au_graph", "train", "evaluate", "strips")
 

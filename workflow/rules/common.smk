@@ -7,6 +7,7 @@
 # of its stage (`code`), and the manifests of the stage before it; DVC tracks the same sections, code
 # and data in dvc.yaml. `params:` is not used: Snakemake's own record of params would go stale
 # whenever DVC runs a stage.
+import os
 import sys
 from pathlib import Path
 
@@ -66,12 +67,18 @@ wildcard_constraints:
     seed="[0-9]+",
 
 
+PROJECT = Path(workflow.basedir).parent  # the checkout; the working directory may be another (.test/)
+
+
 def sources(*paths):
-    """The files of ``paths`` (files, or folders taken whole as dvc.yaml's deps take them), sorted."""
+    """The files of ``paths`` (files, or folders taken whole as dvc.yaml's deps take them), sorted,
+    relative to the working directory."""
     found = set()
-    for path in map(Path, paths):
+    for path in (PROJECT / p for p in paths):
         files = [path] if path.is_file() else path.rglob("*")
-        found.update(str(f) for f in files if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc")
+        found.update(
+            os.path.relpath(f) for f in files if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc"
+        )
     return sorted(found)
 
 
