@@ -179,3 +179,11 @@ def test_cuda_matches_cpu(random_checkpoint: Path) -> None:  # pragma: no cover 
     cpu = magnet(2.0, random_checkpoint)(frames)
     gpu = magnet(2.0, random_checkpoint, device="cuda")(frames)
     assert np.abs(cpu.astype(int) - gpu).max() <= 2
+
+
+def test_bfloat16_precision_stays_close_to_float32(random_checkpoint: Path) -> None:
+    frames = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    exact = magnet(2.0, random_checkpoint)(frames)
+    fast = magnet(2.0, random_checkpoint, precision="bfloat16")(frames)
+    assert fast.dtype == np.uint8 and np.array_equal(fast[0], frames[0])
+    assert np.abs(fast.astype(int) - exact).mean() < 2.0

@@ -245,6 +245,7 @@ class MagNetMagnifier:
         self.alpha = float(alpha)
         self.batch_size = params.batch_size
         self.residual = params.residual
+        self.bfloat16 = params.precision == "bfloat16"
         self.device = resolve_device(device)
         self.model = load_magnet(params.checkpoint, self.device)
 
@@ -259,7 +260,7 @@ class MagNetMagnifier:
         # residual decoding returns the reference frame unchanged (no motion): skip its forward pass
         first = 1 if self.residual else 0
         out[:first] = frames[:first]
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(self.device.split(":")[0], torch.bfloat16, enabled=self.bfloat16):
             reference, height, width = pad_to_multiple(to_tensor(frames[:1]).to(self.device))
             _, shape_a = self.model.encode(reference)
             for start in range(first, len(frames), self.batch_size):
@@ -275,5 +276,5 @@ class MagNetMagnifier:
                     residual=self.residual,
                     clip=True,
                 )
-                out[start : start + len(chunk)] = to_uint8(magnified[..., :height, :width])
+                out[start : start + len(chunk)] = to_uint8(magnified[..., :height, :width].float())
         return out
