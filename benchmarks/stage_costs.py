@@ -6,7 +6,8 @@ data and in this process, times each stage's kernel alone on one thread: one syn
 face alignment, one IFNet pass, one MagNet frame, one TV-L1 pair (with strain), one training
 epoch. A stage's kernel-bound estimate is kernel time x how often the job needs it / cores; what
 the stage's wall time adds to that is overhead (process start-up, imports, model loading, file
-I/O, scheduling).
+I/O, scheduling). A stage's share of the run is its jobs' seconds divided by the cores (shard jobs
+of different stages overlap in time, so a stage's first-to-last span says little).
 
     python benchmarks/stage_costs.py                                # about 6 minutes on 2 cores
     python benchmarks/stage_costs.py --output benchmarks/results/stage_costs.json
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow/scripts"))
 from workspace import environment, project_files  # noqa: E402
 
+WHOLE_MACHINE = ("synth", "ingest")  # jobs that take every core (the others one thread each on 2 cores)
 STAGES = ("synth", "ingest", "face", "interpolate", "magnify", "features", "au_graph", "train", "evaluate", "strips")
 
 
@@ -139,10 +141,10 @@ def kernels(root: Path, params: dict[str, Any]) -> dict[str, dict[str, float]]:
     }
 
     row = samples.iloc[0]
-    frames = [
-        read_image(p)
-        for p in sorted(Path(row["frames_dir"]).glob("*.jpg"))[: int(row["offset"]) - int(row["onset"]) + 1]
-    ]
+    from merec.datasets.frames import list_frames
+
+    listed = list_frames(root / row["frames_dir"])
+    frames = [read_image(listed[n]) for n in range(int(row["onset"]), int(row["offset"]) + 1)]
     face_params = FaceParams.from_params(params)
     out["face"] = {"seconds": best_of(lambda: align_clip(frames, 1, sample, face_params)), "count": n_clips}
 
@@ -192,22 +194,31 @@ def main() -> int:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--workdir", type=Path, help="default: a temporary folder, removed afterwards")
     parser.add_argument(
+        "--reuse", action="store_true", help="with --workdir: time the kernels of the run already there"
+    )
+    parser.add_argument(
         "--output", type=Path, help="write the figures as JSON (e.g. benchmarks/results/stage_costs.json)"
     )
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="merec-costs-"))
     try:
-        root = working_copy(workdir / "repo")
-        started = time.perf_counter()
-        origin = datetime.now().replace(microsecond=0)
-        result = subprocess.run(
-            [sys.executable, "-m", "snakemake", "--cores", str(args.cores)],
-            cwd=root, env=environment(root), capture_output=True, text=True,
-        )  # fmt: skip
-        wall = time.perf_counter() - started
-        if result.returncode != 0:
-            raise SystemExit(f"snakemake failed:\n{result.stderr[-3000:]}")
-        stages = per_stage(job_spans(result.stdout + result.stderr), origin)
+        root = workdir / "repo"
+        record_file = workdir / "run.json"
+        if not (args.reuse and record_file.is_file()):
+            working_copy(root)
+            started = time.perf_counter()
+            origin = datetime.now().replace(microsecond=0)
+            result = subprocess.run(
+                [sys.executable, "-m", "snakemake", "--cores", str(args.cores)],
+                cwd=root, env=environment(root), capture_output=True, text=True,
+            )  # fmt: skip
+            wall = time.perf_counter() - started
+            if result.returncode != 0:
+                raise SystemExit(f"snakemake failed:\n{result.stderr[-3000:]}")
+            stages = per_stage(job_spans(result.stdout + result.stderr), origin)
+            record_file.write_text(json.dumps({"wall": wall, "stages": stages}))
+        run_record = json.loads(record_file.read_text())
+        wall, stages = run_record["wall"], run_record["stages"]
         params = yaml.safe_load((root / "params.yaml").read_text())
         sys.path.insert(0, str(root))
         measured = kernels(root, params)
@@ -219,8 +230,9 @@ def main() -> int:
     for stage, figures in stages.items():
         kernel = measured.get(stage)
         estimate = kernel["seconds"] * kernel["count"] / args.cores if kernel else None
-        span = figures["to_s"] - figures["from_s"]
-        rows.append({"stage": stage, **figures, "wall_s": span, "kernel_s": kernel and kernel["seconds"],
+        threads = args.cores if stage in WHOLE_MACHINE else 1
+        share = figures["job_seconds"] * threads / args.cores  # the stage's share of the run's wall time
+        rows.append({"stage": stage, **figures, "share_s": share, "kernel_s": kernel and kernel["seconds"],
                      "kernel_count": kernel and kernel["count"], "estimate_s": estimate})  # fmt: skip
     record = {
         "date": datetime.now().strftime("%Y-%m-%d"),
@@ -231,13 +243,13 @@ def main() -> int:
         "stages": rows,
     }
     print(f"default job, `snakemake --cores {args.cores}`: {wall:.0f} s wall (UF1 {metrics['uf1']:.3f})")
-    header = ("stage", "jobs", "job s", "wall s", "kernel ms", "x count", "bound s", "wall/bound")
+    header = ("stage", "jobs", "job s", "job s/core", "kernel ms", "x count", "bound s", "ratio")
     print(f"{header[0]:<12} " + " ".join(f"{h:>10}" for h in header[1:]))
     for row in rows:
         bound = row["estimate_s"]
         kernel_ms = f"{row['kernel_s'] * 1e3:.1f}" if row["kernel_s"] else "-"
-        ratio = f"{row['wall_s'] / bound:.2f}" if bound else "-"
-        cells = (row["jobs"], round(row["job_seconds"]), round(row["wall_s"]), kernel_ms, row["kernel_count"] or "-",
+        ratio = f"{row['share_s'] / bound:.2f}" if bound else "-"
+        cells = (row["jobs"], round(row["job_seconds"]), round(row["share_s"]), kernel_ms, row["kernel_count"] or "-",
                  "-" if bound is None else round(bound), ratio)  # fmt: skip
         print(f"{row['stage']:<12} " + " ".join(f"{c!s:>10}" for c in cells))
     if args.output:
