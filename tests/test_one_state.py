@@ -66,7 +66,7 @@ def test_after_dvc_repro_snakemake_has_nothing_to_do_and_the_bytes_agree(
 def test_exp_apply_and_checkout_then_snakemake_plans_only_what_differs(built: Path, tmp_path: Path) -> None:
     root = clone(built, tmp_path)
     baseline = (root / "results/synth/metrics.json").read_text()
-    dvc(root, "exp", "run", "-S", "train.lr=0.003", "-n", "lr3")
+    assert dvc_ran(dvc(root, "exp", "run", "-S", "train.lr=0.003", "-n", "lr3").stdout) == {"train", "evaluate"}
     experiment = (root / "results/synth/metrics.json").read_text()
     # back to the committed state: git for params and dvc.lock, DVC for the outputs
     run(root, "git", "checkout", "--", ".")
@@ -149,3 +149,35 @@ def test_an_added_frame_outside_every_clip_reruns_ingest_only(samm: tuple[Path, 
     assert ran == {"ingest"}  # the clip lists did not change: nothing after ingest runs
     assert planned_rules(root, "results/samm/loso.csv") == set()
     assert dvc_ran(dvc(root, "repro").stdout) == set()  # ingest@samm recorded by the Snakemake run
+
+
+def test_a_removed_frame_stops_both_tools_at_ingest_naming_it(samm: tuple[Path, str], tmp_path: Path) -> None:
+    root = clone(samm[0], tmp_path)
+    _, frame, _ = _first_sample(root)
+    frame.unlink()
+    failed = snakemake(root, "results/samm/loso.csv", check=False)
+    missing = re.compile(rf"frame file\(s\) for \w+ \d+ missing in {re.escape(str(frame.parent.relative_to(root)))}")
+    assert failed.returncode != 0 and missing.search(failed.stdout + failed.stderr)
+    repro = dvc(root, "repro", check=False)
+    assert repro.returncode != 0 and missing.search(repro.stdout + repro.stderr)
+
+
+def test_a_changed_annotation_row_reruns_the_shard_of_its_clip(samm: tuple[Path, str], tmp_path: Path) -> None:
+    """A corrected AU code of one clip: its clip list changes (so its face shard reruns), and the AU
+    graph with what follows; the other shard is left alone."""
+    import openpyxl
+
+    root = clone(samm[0], tmp_path)
+    row, _, shard = _first_sample(root)
+    workbook = root / "data/raw/samm/SAMM_Micro_FACS_Codes_v2.xlsx"
+    book = openpyxl.load_workbook(workbook)
+    sheet = book["MICRO_ONLY"]
+    clip = row["sample"].split("-", 2)[2]
+    (cell,) = [r[8] for r in sheet.iter_rows(min_row=15) if r[1].value == clip]  # column I: Action Units
+    cell.value = f"{cell.value}+25"
+    book.save(workbook)
+    result = snakemake(root, "results/samm/loso.csv")
+    ran = re.findall(r"Finished jobid: \d+ \(Rule: (\w+)\)", result.stdout + result.stderr)
+    assert ran.count("face") == 1 and {"ingest", "au_graph", "train", "evaluate"} <= set(ran)
+    assert re.search(rf"wildcards: dataset=samm, shard={shard}", result.stdout + result.stderr)
+    assert dvc_ran(dvc(root, "repro", "evaluate@samm").stdout) == set()
