@@ -168,14 +168,13 @@ def test_missing_sheet_lists_sheets(tmp_path: Path) -> None:
     make_samm(tmp_path)
     pd.DataFrame({"a": [1]}).to_excel(tmp_path / SAMM_FILE, sheet_name="Other", index=False)
     message = error_of("samm", samm_spec(tmp_path))
-    assert "sheet 'MICRO_ONLY' is missing" in message
-    assert "Other" in message
+    assert "sheet 'Other'" in message and "missing column(s) Subject" in message
 
 
 def test_bad_arguments(tmp_path: Path) -> None:
     spec = samm_spec(make_samm(tmp_path))
-    assert "3class, emotion" in error_of("samm", spec, label_set="7class")
-    assert "use one of: fail, skip" in error_of("samm", spec, on_error="ignore")
+    assert "ingest.label_set: '7class'" in error_of("samm", spec, label_set="7class")
+    assert "['fail', 'skip']" in error_of("samm", spec, on_error="ignore")
     assert ", ".join(FORMATS) in error_of("samm", {**spec, "format": "samm2"})
     assert "dataset name" in error_of("../x", spec)
 
@@ -189,8 +188,7 @@ def test_bad_arguments(tmp_path: Path) -> None:
     [
         (1, {"onset": "twenty"}, "column 'Onset Frame' 'twenty' is not a frame number"),
         (1, {"onset": 20.5, "first": 20}, "column 'Onset Frame' 20.5 is not a frame number"),
-        (1, {"apex": "/"}, "column 'Apex Frame' is '/'"),
-        (1, {"apex": None}, "column 'Apex Frame' is missing"),
+        (1, {"apex": "x"}, "column 'Apex Frame' 'x' is not a frame number"),
         (1, {"apex": 30}, "apex 30 is outside [onset 20, offset 23]"),
         (1, {"onset": 25, "first": 20}, "onset 25 is after offset 23"),
         (1, {"emotion": "Joy"}, "unknown emotion 'Joy'"),
@@ -216,14 +214,14 @@ def test_unknown_emotion_lists_accepted_values(tmp_path: Path) -> None:
 
 
 def test_all_problems_collected_in_one_error(tmp_path: Path) -> None:
-    rows = with_row(with_row(SAMM_ROWS, 0, apex="/"), 2, emotion="Joy")
+    rows = with_row(with_row(SAMM_ROWS, 0, apex="x"), 2, emotion="Joy")
     message = error_of("samm", samm_spec(make_samm(tmp_path, rows)))
     assert "2 annotated clip(s) have problems" in message
     assert "row 15" in message and "row 17" in message
 
 
 def test_error_list_is_capped(tmp_path: Path) -> None:
-    rows = rows_of(*[(6, f"006_1_{n}", 1, "/", 3, "", "Anger") for n in range(25)])
+    rows = rows_of(*[(6, f"006_1_{n}", 1, "x", 3, "", "Anger") for n in range(25)])
     message = error_of("samm", samm_spec(make_samm(tmp_path, rows)))
     assert "25 annotated clip(s)" in message
     assert message.count("\n  - ") == 20
@@ -231,11 +229,11 @@ def test_error_list_is_capped(tmp_path: Path) -> None:
 
 
 def test_skip_mode_lists_each_skipped_row(tmp_path: Path) -> None:
-    rows = with_row(with_row(SAMM_ROWS, 0, apex="/"), 2, emotion="Joy")
+    rows = with_row(with_row(SAMM_ROWS, 0, apex="x"), 2, emotion="Joy")
     result = load_samples("samm", samm_spec(make_samm(tmp_path, rows)), on_error="skip")
     assert list(result.samples["sample"]) == ["samm-006-006_1_3", "samm-007-007_6_1"]
     reasons = dict(zip(result.skipped["row"], result.skipped["reason"], strict=True))
-    assert "'Apex Frame' is '/'" in reasons[15]
+    assert "'Apex Frame' 'x' is not a frame number" in reasons[15]
     assert "unknown emotion 'Joy'" in reasons[17]
     assert reasons[19] == "label excluded: Other"
 
@@ -300,13 +298,27 @@ def test_casme2_official_layout(tmp_path: Path) -> None:
     ]
 
 
-def test_casme2_apex_slash_is_an_error_when_the_row_is_used(tmp_path: Path) -> None:
+def test_casme2_apex_slash_is_estimated_by_default_and_listed(tmp_path: Path) -> None:
     root = make_casme2(tmp_path)
-    message = error_of("casme2", {"format": "casme2", "root": str(root)}, label_set="emotion")
+    spec = {"format": "casme2", "root": str(root)}
+    result = load_samples("casme2", spec, label_set="emotion")
+    row = result.samples.set_index("sample").loc["casme2-04-EP12_01f"]
+    assert row["onset"] <= row["apex"] <= row["offset"]
+    (fix,) = result.corrections.to_dict("records")
+    assert (fix["row"], fix["sample"], fix["field"], fix["old"]) == (6, "casme2-04-EP12_01f", "apex", "/")
+    assert fix["new"] == str(row["apex"]) and "estimated" in fix["source"]
+
+
+def test_missing_apex_policy_fail_and_skip(tmp_path: Path) -> None:
+    root = make_casme2(tmp_path)
+    spec = {"format": "casme2", "root": str(root)}
+    message = error_of("casme2", spec, label_set="emotion", missing_apex="fail")
     assert f"{root / 'CASME2-coding-20140508.xlsx'} row 6 (sample casme2-04-EP12_01f)" in message
-    assert "column 'ApexFrame' is '/'" in message
-    skipped = load_samples("casme2", {"format": "casme2", "root": str(root)}, "emotion", "skip").skipped
-    assert list(skipped["sample"]) == ["casme2-04-EP12_01f"]
+    assert "apex is not annotated ('/'); set ingest.missing_apex: estimate" in message
+    result = load_samples("casme2", spec, label_set="emotion", missing_apex="skip")
+    assert list(result.skipped["sample"]) == ["casme2-04-EP12_01f"]
+    assert "ingest.missing_apex: skip" in result.skipped["reason"][0]
+    assert result.corrections.empty
 
 
 def test_casme2_frames_subfolder_is_configurable(tmp_path: Path) -> None:
@@ -409,7 +421,7 @@ def make_components(tmp_path: Path) -> dict[str, str]:
 GT_ROWS = [
     ("casme2", "sub01", "EP02_01f", 1),
     ("CASME2", "sub04", "EP13_06f", 0),
-    ("casme2", "sub04", "EP12_01f", 0),  # apex "/" in CASME II: an error once the clip is used
+    ("casme2", "sub04", "EP12_01f", 0),  # apex "/" in CASME II: estimated (an error with missing_apex: fail)
     ("samm", "006", "006_1_2", 1),
     ("SAMM", "7", "007_7_1", 2),  # "Other" in SAMM: the ground truth decides
     ("smic", "s01", "s01_ne_01", 0),
@@ -458,16 +470,17 @@ def test_megc_row_problems_name_the_gt_row(tmp_path: Path) -> None:
     ]
     root = make_megc(tmp_path / "megc", rows)
     spec = {"format": "megc", "root": str(root), "sources": sources}
-    message = error_of("megc", spec)
+    message = error_of("megc", spec, missing_apex="fail")
     gt = root / "combined_3_class_gt.csv"
     assert f"{gt} row 4 (sample casme2-04-EP12_01f)" in message
-    assert "column 'ApexFrame' is '/'" in message
+    assert "apex is not annotated ('/')" in message
     assert f"{gt} row 9: samm clip 006_9_9 of subject 006 is not in the samm dataset at" in message
     assert "'casmeX' is not a MEGC2019 component" in message
     assert "label '7' is not 0 (negative)" in message
-    result = load_samples("megc", spec, on_error="skip")
+    result = load_samples("megc", spec, on_error="skip", missing_apex="fail")
     assert list(result.skipped["row"]) == [4, 9, 10, 11]
     assert len(result.samples) == 6
+    assert len(load_samples("megc", spec, on_error="skip").samples) == 7  # the apex estimated
 
 
 def test_megc_missing_component_root(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from tests.helpers.datasets import SAMM_ROWS, make_samm, rows_of
 
 
 def test_ingest_skip_that_drops_a_subject_is_reported(tmp_path: Path, caplog) -> None:
-    rows = [*SAMM_ROWS[:4], *rows_of((9, "009_1_1", 1, "/", 3, "4", "Anger"), (9, "009_1_2", 9, 8, 7, "4", "Anger"))]
+    rows = [*SAMM_ROWS[:4], *rows_of((9, "009_1_1", 1, "x", 3, "4", "Anger"), (9, "009_1_2", 9, 8, 7, "4", "Anger"))]
     root = make_samm(tmp_path / "samm", rows)
     spec = {"format": "samm", "root": str(root)}
     with pytest.raises(MerecError) as info:
@@ -35,7 +35,7 @@ def test_ingest_skip_that_drops_a_subject_is_reported(tmp_path: Path, caplog) ->
     assert sorted(samples["fold"].unique()) == ["samm-006", "samm-007"]
     skipped = pd.read_csv(out.with_name("skipped.csv"), dtype=str, keep_default_na=False)
     assert skipped["sample"].tolist()[:2] == ["samm-009-009_1_1", "samm-009-009_1_2"]
-    assert "'Apex Frame' is '/'" in skipped["reason"][0] and "onset 9 is after offset 7" in skipped["reason"][1]
+    assert "'Apex Frame' 'x' is not" in skipped["reason"][0] and "onset 9 is after offset 7" in skipped["reason"][1]
     dropped = skipped[skipped["reason"].str.startswith("fold dropped: ")]
     assert dropped["subject"].tolist() == ["samm/009"] and dropped["row"].tolist() == [""]
 

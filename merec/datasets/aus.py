@@ -1,10 +1,14 @@
 """Action-unit strings as the annotation files write them.
 
 AU numbers are the digit runs of the text; the letters around them are marks that carry no AU
-identity: side (``L``/``R``, ``U`` unilateral), intensity (``A``-``E``) or an ``AU`` prefix.
-Separators are ``+``, ``,``, ``;``, ``/``, ``&`` and white space; ``?``, ``*`` and brackets
-mark uncertain codes and are ignored. Examples: ``R12+L14`` -> [12, 14], ``1+2+5B`` -> [1, 2, 5],
-``AU4+AU7`` -> [4, 7], ``12, 14`` -> [12, 14], ``4.0`` (a cell pandas read as a number) -> [4].
+identity: side (``L``/``R``, ``U`` unilateral), intensity (``A``-``E``), CAS(ME)³'s ``T`` prefix
+(``T18``, ``24+T18+16``) or an ``AU`` prefix. Separators are ``+``, ``,`` (also the full-width
+``，`` of CAS(ME)³ part C), ``;``, ``/``, ``&`` and white space; ``?``, ``*`` and brackets mark
+uncertain codes and are ignored. A coder's alternatives (SAMM's ``R12 or R14``,
+``(R6 or R12)+R15``) keep every AU named; the coder's notes in SAMM (``ref(43)``, ``soft focus``) are ignored,
+the AUs they enclose kept. Examples: ``R12+L14`` -> [12, 14], ``1+2+5B`` ->
+[1, 2, 5], ``AU4+AU7`` -> [4, 7], ``12, 14`` -> [12, 14], ``4.0`` (a cell pandas read as a
+number) -> [4].
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from merec.errors import MerecError
 MAX_AU = 99  # FACS codes are at most two digits; a longer run means a missing separator
 PLACEHOLDERS = frozenset({"", "/", "?", "-", "none", "n/a", "na", "nan", "null"})
 _DECIMAL = re.compile(r"(?<![0-9.])([0-9]+)\.0+(?![0-9.])")  # "4.0" -> "4"
-_ALLOWED = re.compile(r"[0-9ABCDELRU+,;/&?*()\[\]\s]*")
+_ALLOWED = re.compile(r"[0-9ABCDELRTU+,;/&?*()\[\]\s]*")
+_ALTERNATIVE = re.compile(r"(?<![A-Za-z])or(?![A-Za-z])", re.IGNORECASE)  # "R12 or R14"
+_NOTE = re.compile(r"(?<![A-Za-z])(?:ref|soft|focus)(?![A-Za-z])", re.IGNORECASE)  # SAMM's coder notes
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -46,6 +52,7 @@ def parse_aus(text: Any) -> list[int]:
     cleaned = text.strip()
     if cleaned.casefold() in PLACEHOLDERS:
         return []
+    cleaned = _NOTE.sub(" ", _ALTERNATIVE.sub("+", cleaned.replace("，", ",")))
     cleaned = _DECIMAL.sub(r"\1", cleaned).upper()
     if not _ALLOWED.fullmatch(cleaned):
         raise MerecError(

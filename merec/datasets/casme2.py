@@ -17,6 +17,8 @@ from merec.datasets.cells import RowProblem, cell_text
 from merec.datasets.sheets import SheetFormat
 
 ANNOTATION = "CASME2-coding-20140508.xlsx"
+#: Other names the CASME II annotation is distributed under (same columns), looked for in this order.
+ALTERNATIVES = ("CASME2-coding-20190701.xlsx", "CASME2-coding-updated.xlsx", "CASME2_label_Ver_2.xls")
 FRAMES = "CASME2_RAW_selected"
 _SUBJECT = re.compile(r"(?:sub)?([0-9]+)", re.IGNORECASE)
 
@@ -49,7 +51,9 @@ FORMAT = Casme2Format(
     offset_col="OffsetFrame",
     aus_col="Action Units",
     emotion_col="Estimated Emotion",
+    fps=200.0,
     frames=FRAMES,
+    alternatives=ALTERNATIVES,
 )
 read = FORMAT.read
 match_key = FORMAT.match_key

@@ -73,6 +73,20 @@ def frame_number(value: Any) -> int:
     return int(text.split(".")[0])
 
 
+MISSING_FRAME = frozenset({"", "/", "-1", "-", "n/a", "na", "none", "?"})
+
+
+def missing_frame_text(value: Any) -> str | None:
+    """What stands in a frame cell that is not annotated (``/``, ``-1``, empty), or None.
+
+    Empty cells come back as ``"empty"`` so the record says what was found.
+    """
+    text = cell_text(value)
+    if text.casefold() in MISSING_FRAME:
+        return text or "empty"
+    return None
+
+
 def read_cell(problems: list[str], column: str, value: Any, convert: Callable[[Any], Any]) -> Any:
     """``convert(value)``, or None after recording the problem under the column's name."""
     try:

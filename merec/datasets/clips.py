@@ -10,7 +10,7 @@ hold it, for Snakemake and DVC alike. The writer and the reader live here togeth
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,26 +50,35 @@ class ClipList:
     clips: tuple[Clip, ...]
 
 
-def _clip_record(row: dict[str, Any]) -> dict[str, Any]:
-    paths = clip_frame_paths(row)
+def _clip_record(item: tuple[dict[str, Any], Sequence[Path] | None]) -> dict[str, Any]:
+    row, given = item
+    paths = clip_frame_paths(row) if given is None else given
     return {
         "row": {key: row[key] for key in ROW_FIELDS},
         "frames": [[path.name, file_digest(path)] for path in paths],
     }
 
 
-def write_clip_lists(samples: pd.DataFrame, folder: PathLike, shards: Sequence[int], workers: int = 1) -> None:
+def write_clip_lists(
+    samples: pd.DataFrame,
+    folder: PathLike,
+    shards: Sequence[int],
+    workers: int = 1,
+    frames: Mapping[str, Sequence[Path]] | None = None,
+) -> None:
     """Write ``shard-<k>.json`` for every shard into ``folder`` (replaced atomically as a whole).
 
-    Every frame from onset to offset must exist (the error names the missing ones); frames are
-    hashed with ``workers`` processes.
+    ``frames`` gives each sample's frame files from onset to offset as ingest resolved them
+    (gaps filled, damaged frames replaced); without it every frame from onset to offset must
+    exist (the error names the missing ones). Frames are hashed with ``workers`` processes.
     """
     count = len(shards)
     rows = [
         {key: (int(value) if key in ("onset", "apex", "offset") else str(value)) for key, value in row.items()}
         for row in samples[list(ROW_FIELDS)].to_dict("records")
     ]
-    records = list(ordered_map(_clip_record, rows, workers, "hash frames"))
+    items = [(row, None if frames is None else frames[row["sample"]]) for row in rows]
+    records = list(ordered_map(_clip_record, items, workers, "hash frames"))
     with atomic_dir(folder) as tmp:
         for shard in shards:
             members = [r for r, row in zip(records, rows, strict=True) if shard_of(row["sample"], count) == shard]

@@ -7,12 +7,13 @@ from typing import Any
 
 from merec.datasets import casme2, casme3, megc, samm, smic
 from merec.datasets.ids import check_name
-from merec.datasets.labels import LabelMap, check_label_set
-from merec.datasets.validation import LOG, ON_ERROR, Candidate, IngestResult, finalize
+from merec.datasets.labels import LabelMap
+from merec.datasets.settings import IngestParams
+from merec.datasets.validation import LOG, Candidate, IngestResult, finalize
 from merec.errors import MerecError
 
 FORMATS = ("samm", "casme2", "smic", "casme3", "megc")
-SPEC_KEYS = frozenset({"format", "root", "annotation", "frames", "sources"})
+SPEC_KEYS = frozenset({"format", "root", "annotation", "frames", "sources", "fps", "damaged_frames"})
 #: What a user puts under a dataset's root, as each dataset is released (for messages and docs).
 LAYOUTS: dict[str, str] = {
     "samm": samm.FORMAT.layout,
@@ -30,18 +31,25 @@ READERS: dict[str, Callable[..., list[Candidate]]] = {
 }
 
 
-def load_samples(name: str, spec: Mapping[str, Any], label_set: str = "3class", on_error: str = "fail") -> IngestResult:
-    """Read dataset ``name`` (params entry ``spec``) into the normalised samples table."""
+def load_samples(
+    name: str, spec: Mapping[str, Any], params: IngestParams | None = None, **settings: Any
+) -> IngestResult:
+    """Read dataset ``name`` (params entry ``spec``) into the normalised samples table.
+
+    ``params`` is the ``ingest`` section; without it the schema defaults with ``settings``
+    (keys of that section, e.g. ``on_error="skip"``) are used.
+    """
     check_name(name)
-    check_label_set(label_set)
-    if on_error not in ON_ERROR:
-        raise MerecError(f"on_error={on_error!r}; use one of: {', '.join(ON_ERROR)}")
+    if params is None:
+        params = IngestParams.from_mapping(settings)
+    elif settings:
+        raise TypeError("pass either params or settings, not both")
     fmt = _format_of(name, spec)
     unknown = sorted(set(spec) - SPEC_KEYS)
     if unknown:
         LOG.warning("datasets.%s: ignoring unknown key(s) %s", name, ", ".join(map(str, unknown)))
-    candidates = READERS[fmt](name, spec)
-    return finalize(name, candidates, LabelMap.of(fmt, label_set).classify, on_error)
+    candidates = READERS[fmt](name, spec, errata=params.errata == "official")
+    return finalize(name, candidates, LabelMap.of(fmt, params.label_set).classify, params)
 
 
 def _format_of(name: str, spec: Mapping[str, Any]) -> str:

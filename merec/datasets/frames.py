@@ -20,11 +20,11 @@ def frame_number_of(stem: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def list_frames(folder: str | os.PathLike[str]) -> dict[int, Path]:
+def list_frames(folder: str | os.PathLike[str], exclude: Iterable[int] = ()) -> dict[int, Path]:
     """Frame number -> image file (.jpg .jpeg .png .bmp) of a frame folder, sorted by number.
 
     Hidden files (such as macOS ``._img1.jpg``) and images without digits are ignored; two files
-    with the same number are an error.
+    with the same number are an error; numbers in ``exclude`` (damaged frames) are left out.
     """
     directory = Path(folder)
     if not directory.is_dir():
@@ -45,25 +45,53 @@ def list_frames(folder: str | os.PathLike[str]) -> dict[int, Path]:
                     f"{number}; keep only one of them"
                 )
             frames[number] = path
+    for number in exclude:
+        frames.pop(number, None)
     return dict(sorted(frames.items()))
 
 
-def clip_frame_paths(row: Any, first: int | None = None, last: int | None = None) -> list[Path]:
-    """Frame files of a samples-table row from onset to offset inclusive (or ``first..last``)."""
+def clip_frame_paths(
+    row: Any,
+    first: int | None = None,
+    last: int | None = None,
+    *,
+    gaps: bool = False,
+    exclude: Iterable[int] = (),
+) -> list[Path]:
+    """Frame files of a samples-table row from onset to offset inclusive (or ``first..last``).
+
+    A missing frame is an error, except with ``gaps=True`` where a frame missing between two
+    present ones is filled with the previous frame (see :func:`fill_gaps`); frame numbers in
+    ``exclude`` (damaged frames) count as missing.
+    """
     folder = Path(_field(row, "frames_dir"))
     start = int(_field(row, "onset") if first is None else first)
     stop = int(_field(row, "offset") if last is None else last)
     label = _sample_label(row)
     if start > stop:
         raise MerecError(f"{folder}{label}: first frame {start} is after last frame {stop}")
-    frames = list_frames(folder)
+    frames = list_frames(folder, exclude=exclude)
     missing = [number for number in range(start, stop + 1) if number not in frames]
-    if missing:
+    if missing and not (gaps and start in frames and stop in frames):
         raise MerecError(
             f"{folder}{label}: frame(s) {compact_numbers(missing)} are missing "
             f"(frames {start}-{stop} are needed); restore them from the original data"
         )
-    return [frames[number] for number in range(start, stop + 1)]
+    return fill_gaps(frames, start, stop)
+
+
+def fill_gaps(frames: dict[int, Path], start: int, stop: int) -> list[Path]:
+    """Files for frames ``start..stop``: a missing number takes the file of the previous frame.
+
+    Repeating the previous frame keeps every later frame at its own time position (a dropped
+    frame in a recording, not a shorter clip); ``start`` must be present.
+    """
+    if start not in frames:
+        raise MerecError(f"frame {start} is missing; it cannot be filled from an earlier frame")
+    paths: list[Path] = []
+    for number in range(start, stop + 1):
+        paths.append(frames.get(number, paths[-1] if paths else frames[start]))
+    return paths
 
 
 def compact_numbers(numbers_: Iterable[int]) -> str:

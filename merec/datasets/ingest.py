@@ -1,70 +1,60 @@
-"""Ingest stage: a dataset's annotations and frames become ``samples.csv`` + ``classes.json``."""
+"""Ingest stage: a dataset's annotations and frames become ``samples.csv`` + ``classes.json``.
+
+``IngestParams`` (the ``ingest`` section) lives in :mod:`merec.datasets.settings`.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from merec.config import Params
 from merec.datasets.clips import write_clip_lists
 from merec.datasets.formats import load_samples
 from merec.datasets.labels import label_classes
+from merec.datasets.settings import IngestParams
 from merec.datasets.validation import FOLD_DROPPED
 from merec.errors import MerecError
 from merec.io import PathLike, write_csv, write_json
 from merec.runtime import available_threads
 
 LOG = logging.getLogger("merec.ingest")
-
-
-@dataclass(frozen=True)
-class IngestParams(Params):
-    """The ``ingest`` section: the ``label_set`` (3class | emotion), ``on_error`` (fail | skip) and
-    the ``shards`` the per-sample stages run in (``0, 1, ..., n-1``; see :mod:`merec.shards`)."""
-
-    section = "ingest"
-    label_set: str
-    on_error: str
-    shards: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        if sorted(self.shards) != list(range(len(self.shards))):
-            raise MerecError(
-                f"ingest.shards must list 0, 1, ..., n-1 (n shards), got {list(self.shards)}; "
-                f"e.g. {list(range(len(self.shards)))}"
-            )
+__all__ = ["IngestParams", "clips_folder", "read_classes", "read_samples", "run"]
 
 
 def run(name: str, spec: Mapping[str, Any], output_csv: PathLike, params: IngestParams) -> int:
-    """Write the samples table, its fixed class list and the skipped rows next to ``output_csv``.
+    """Write the samples table, its fixed class list, the skipped rows and the corrections made
+    next to ``output_csv``.
 
     ``name`` is the dataset's name and ``spec`` its ``datasets.<name>`` entry.
     """
     label_set = params.label_set
-    result = load_samples(name, spec, label_set=label_set, on_error=params.on_error)
+    result = load_samples(name, spec, params)
     samples = result.samples
     if samples["fold"].nunique() < 2:
         raise MerecError(f"dataset {name}: only one subject; leave-one-subject-out needs at least two")
     out = Path(output_csv)
     classes = label_classes(label_set, spec.get("format"))
-    write_clip_lists(samples, clips_folder(out), params.shards, workers=available_threads())
+    write_clip_lists(samples, clips_folder(out), params.shards, workers=available_threads(), frames=result.frames)
     write_csv(out.with_name("skipped.csv"), result.skipped)
+    write_csv(out.with_name("corrections.csv"), result.corrections)
     write_json(out.with_name("classes.json"), {"label_set": label_set, "classes": classes})
     write_csv(out, samples)
     counts = samples["label"].value_counts().to_dict()
     dropped = result.skipped["reason"].str.startswith(FOLD_DROPPED)
     lost = ", ".join(result.skipped.loc[dropped, "subject"])
     LOG.info(
-        "%s: %d samples of %d subjects %s; %d rows skipped (listed in %s)%s",
+        "%s: %d samples of %d subjects %s; %d rows skipped (listed in %s); %d corrections made (listed in %s)%s",
         name, len(samples), samples["fold"].nunique(), counts, int((~dropped).sum()), out.with_name("skipped.csv"),
+        len(result.corrections), out.with_name("corrections.csv"),
         f"; FOLDS DROPPED by on_error=skip: {lost}" if lost else "",
     )  # fmt: skip
+    for source, count in result.corrections["source"].value_counts().sort_index().items():
+        LOG.info("%s: %d correction(s): %s", name, count, source)
     return len(samples)
 
 

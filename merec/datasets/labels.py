@@ -13,7 +13,8 @@ Two label sets exist, each with a FIXED class order (never derived from the data
   - CAS(ME)³: anger, disgust, fear, happy, sad, surprise, others (the 7 classes of part A);
   - MEGC2019 composite: negative, positive, surprise (its ground truth has only these).
 
-Emotion strings are matched case-insensitively after trimming white space. An emotion of the
+Emotion strings are matched case-insensitively after trimming white space; the spellings seen in
+copies of the official files (SAMM's ``Others`` for ``Other``) are read as the official one. An emotion of the
 dataset's vocabulary that a label set leaves out is *excluded* (the row is skipped, not an error);
 an emotion outside the vocabulary is an error.
 """
@@ -70,6 +71,13 @@ _MAPPINGS: dict[str, dict[str, dict[str, str | None]]] = {
         "emotion": {name: name for name in THREE_CLASS},
     },
 }  # fmt: skip
+
+# Spellings seen in copies of the official files, read as the official spelling.
+_SPELLINGS: dict[str, dict[str, str]] = {
+    "samm": {"others": "other"},
+    "casme2": {"other": "others"},
+    "casme3": {"other": "others"},
+}
 
 _EMOTION_CLASSES: dict[str, tuple[str, ...]] = {
     "casme2": ("happiness", "disgust", "repression", "surprise", "others"),
@@ -128,6 +136,7 @@ class LabelMap:
     def classify(self, emotion: str) -> str | None:
         """Class of ``emotion``; None when the label set excludes it; RowProblem when unknown."""
         key = normalise_emotion(emotion)
+        key = _SPELLINGS.get(self.fmt, {}).get(key, key)
         if key not in self.mapping:
             raise RowProblem(
                 f"unknown emotion {emotion!r}; this dataset's emotions are: "

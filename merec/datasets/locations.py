@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from merec.datasets.cells import RowProblem
+from merec.datasets.frames import IMAGE_SUFFIXES, frame_number_of
 from merec.datasets.ids import is_safe_id
 from merec.errors import MerecError
 
@@ -22,19 +24,74 @@ def dataset_root(name: str, spec: Mapping[str, Any], layout: str, params_key: st
     return root
 
 
-def annotation_file(name: str, spec: Mapping[str, Any], root: Path, default: str, params_key: str) -> Path:
+def annotation_file(
+    name: str, spec: Mapping[str, Any], root: Path, official: str | Sequence[str], params_key: str
+) -> Path:
     """The annotation file: ``spec['annotation']`` (a bare file name is looked up in the root,
-    any other path is used as given), default the official file name inside the root."""
+    any other path is used as given), default the first official file name found in the root
+    (``official`` lists the names a release uses, the usual one first)."""
+    names = [official] if isinstance(official, str) else list(official)
     given = spec.get("annotation")
-    path = Path(given) if given else root / default
-    if given and path.parent == Path("."):
-        path = root / path
+    if given:
+        path = Path(given)
+        if path.parent == Path("."):
+            path = root / path
+    else:
+        path = next((root / n for n in names if (root / n).is_file()), root / names[0])
     if not path.is_file():
+        others = f" (or {', '.join(names[1:])})" if len(names) > 1 and not given else ""
         raise MerecError(
-            f"dataset '{name}': annotation file {path} is missing; put the official {default} "
+            f"dataset '{name}': annotation file {path} is missing; put the official {names[0]}{others} "
             f"in {root}, or set {params_key}.annotation in params.yaml to where it is"
         )
     return path
+
+
+def _case_insensitive(base: Path, parts: tuple[str, ...]) -> Path | None:
+    folder = base
+    for part in parts:
+        if (folder / part).is_dir():
+            folder = folder / part
+            continue
+        if not folder.is_dir():
+            return None
+        matches = [entry for entry in folder.iterdir() if entry.name.casefold() == part.casefold() and entry.is_dir()]
+        if len(matches) != 1:
+            return None
+        folder = matches[0]
+    return folder
+
+
+def damaged_frames(spec: Mapping[str, Any], root: Path, base: Path, params_key: str) -> dict[Path, frozenset[int]]:
+    """Frame numbers listed as damaged, per frame folder (``spec['damaged_frames']``; none by default).
+
+    The list is a text or csv file with one frame file per line, as a path relative to the
+    frames folder or to the dataset root (``spNO.1/a/color/123.jpg``); other fields on the line
+    and lines starting with ``#`` are ignored. A listed frame counts as missing: inside a clip it
+    is filled like a dropped frame (``ingest.frame_gaps``), as an onset or offset it is an error.
+    """
+    given = spec.get("damaged_frames")
+    if not given:
+        return {}
+    path = Path(given)
+    if path.parent == Path("."):
+        path = root / path
+    if not path.is_file():
+        raise MerecError(f"{params_key}.damaged_frames: {path} does not exist; give the list's path")
+    listed: dict[Path, set[int]] = {}
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        fields = [f.strip().strip('"') for f in re.split(r"[,\t;]", line) if f.strip()]
+        frame = next((f for f in fields if Path(f).suffix.lower() in IMAGE_SUFFIXES), None)
+        if line.lstrip().startswith("#") or frame is None:
+            continue
+        relative = Path(frame.replace("\\", "/"))
+        if relative.is_absolute() or ".." in relative.parts:
+            raise MerecError(f"{path} line {number}: {frame!r} must be a path inside the dataset folder")
+        folder = base / relative.parent if (base / relative.parent).is_dir() else root / relative.parent
+        digits = frame_number_of(relative.stem)
+        if digits is not None:
+            listed.setdefault(folder, set()).add(digits)
+    return {folder: frozenset(numbers) for folder, numbers in listed.items()}
 
 
 def frames_base(name: str, spec: Mapping[str, Any], root: Path, default: str, params_key: str) -> Path:
@@ -50,11 +107,17 @@ def frames_base(name: str, spec: Mapping[str, Any], root: Path, default: str, pa
 
 
 def clip_folder(base: Path, *parts: str) -> Path:
-    """``base/part/...`` after checking every part is a plain name and the result stays in base."""
+    """``base/part/...`` after checking every part is a plain name and the result stays in base.
+
+    Where the folder does not exist as spelled, a folder that differs only in case is used
+    (annotation files spell ``J`` or ``spNO`` where the release's folders say ``j`` or ``spNo``).
+    """
     for part in parts:
         if not is_safe_id(part):
             raise RowProblem(f"folder name {part!r} is not a plain name inside the dataset root")
     folder = base.joinpath(*parts)
+    if not folder.is_dir():
+        folder = _case_insensitive(base, parts) or folder
     inside = folder.resolve()
     if not inside.is_relative_to(base.resolve()):
         raise RowProblem(f"frame folder {folder} resolves to {inside}, outside the dataset root {base}")

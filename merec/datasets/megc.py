@@ -1,7 +1,9 @@
-"""MEGC2019 composite (3 classes): ``combined_3_class_gt.csv`` plus the three component datasets.
+"""MEGC2019 composite (3 classes): ``combined_3class_gt.csv`` plus the three component datasets.
 
-The ground-truth file (columns ``data, subject, clip, label``; label 0 negative, 1 positive,
-2 surprise, or the class names) decides which clips are in and their labels. Each row is looked
+The ground-truth file decides which clips are in and their labels. As released it has no header
+row and CRLF line ends (rows like ``casme2,sub01,EP02_01f,1``); a copy with the header
+``data, subject, clip, label`` (or named ``combined_3_class_gt.csv``) is read too. Labels are
+0 negative, 1 positive, 2 surprise, or the class names. Each row is looked
 up in its component dataset, read with that component's adapter from
 ``spec["sources"][<component>]`` (a root path, or a mapping with ``root``/``annotation``/
 ``frames`` like a dataset entry; default ``data/raw/<component>``), which gives frames,
@@ -28,7 +30,8 @@ from merec.datasets.sheets import read_records
 from merec.datasets.validation import LOG, Candidate
 from merec.errors import MerecError
 
-GT_FILE = "combined_3_class_gt.csv"
+GT_FILE = "combined_3class_gt.csv"
+GT_ALTERNATIVES = ("combined_3_class_gt.csv",)
 COLUMNS = ("data", "subject", "clip", "label")
 LAYOUT = f"{GT_FILE} (columns {', '.join(COLUMNS)})"
 
@@ -49,17 +52,18 @@ _ALIASES = {
 Index = dict[tuple[str, str], list[Candidate]]
 
 
-def read(name: str, spec: Mapping[str, Any], params_key: str | None = None) -> list[Candidate]:
-    """Candidates of every ground-truth row, filled in from the component datasets."""
+def read(name: str, spec: Mapping[str, Any], params_key: str | None = None, *, errata: bool = True) -> list[Candidate]:
+    """Candidates of every ground-truth row, filled in from the component datasets (each read
+    with its official errata unless ``errata`` is False)."""
     params_key = params_key or f"datasets.{name}"
     root = dataset_root(name, spec, LAYOUT, params_key)
-    path = annotation_file(name, spec, root, GT_FILE, params_key)
-    records = read_records(path, COLUMNS)
+    path = annotation_file(name, spec, root, (GT_FILE, *GT_ALTERNATIVES), params_key)
+    records = read_records(path, COLUMNS, headerless=True)
     if not records:
         raise MerecError(f"{path}: no ground-truth rows found; use the official file, unchanged")
     used = {component_of(record["data"]) for _, record in records}
     components = {
-        component: _read_component(name, spec, component, params_key)
+        component: _read_component(name, spec, component, params_key, errata)
         for component in sorted(c for c in used if c is not None)
     }
     found = [_candidate(f"{path} row {row}", row, record, components) for row, record in records]
@@ -95,7 +99,7 @@ class _Component:
         return self.clips.get(key, [])
 
 
-def _read_component(name: str, spec: Mapping[str, Any], component: str, params_key: str) -> _Component:
+def _read_component(name: str, spec: Mapping[str, Any], component: str, params_key: str, errata: bool) -> _Component:
     sources = spec.get("sources") or {}
     if not isinstance(sources, Mapping):
         raise MerecError(f"{params_key}.sources must map component names (casme2, samm, smic) to roots")
@@ -110,7 +114,7 @@ def _read_component(name: str, spec: Mapping[str, Any], component: str, params_k
             "params.yaml to the folder that holds them"
         )
     try:
-        clips = reader(component, source_spec, params_key=f"{params_key}.sources.{component}")
+        clips = reader(component, source_spec, params_key=f"{params_key}.sources.{component}", errata=errata)
     except MerecError as exc:
         raise MerecError(f"dataset '{name}' (MEGC2019 composite) needs {component}: {exc}") from exc
     index: Index = defaultdict(list)
@@ -168,6 +172,13 @@ def _fill_from(found: Candidate, component: _Component, key: tuple[str, str]) ->
         "emotion",
         "action_units",
         "aus",
+        "removed",
+        "apex_missing",
+        "apex_required",
+        "fps",
+        "max_duration_s",
+        "damaged",
+        "corrections",
     ):
         setattr(found, attr, getattr(match, attr))
     found.problems.extend(f"{match.where}: {problem}" for problem in match.problems)

@@ -40,6 +40,7 @@ FORMAT = SammFormat(
     offset_col="Offset Frame",
     aus_col="Action Units",
     emotion_col="Estimated Emotion",
+    fps=200.0,
     sheet="MICRO_ONLY",
     header_row=14,
 )

@@ -2,40 +2,36 @@
 
 ``<root>/HS/s1/micro/{negative,positive,surprise}/s1_ne_01/*.bmp``: subject ``s1``, emotion = the
 class folder name, clip ``s1_ne_01``. Spec key ``frames`` picks the camera sub-folder (default
-``HS``; ``VIS`` or ``NIR`` for the other SMIC subsets). Onset is the first frame of the clip and
-offset the last. SMIC has no apex: it is the frame whose Farneback optical flow from the onset
-frame has the largest mean magnitude (frames converted to grayscale and resized so their longer
-side is :data:`APEX_SIZE` px; ties go to the earlier frame). Sample ids: ``<name>-s1-s1_ne_01``.
+``HS``, 100 fps; ``VIS`` or ``NIR``, 25 fps, for the other SMIC subsets). Onset is the first frame
+of the clip and offset the last. SMIC has no apex: ingest estimates it (see
+:mod:`merec.datasets.apex`) and lists it in ``corrections.csv``. Sample ids: ``<name>-s1-s1_ne_01``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import cv2
-import numpy as np
 
 from merec.datasets.cells import RowProblem, cell_text
 from merec.datasets.frames import list_frames
 from merec.datasets.ids import is_safe_id, sample_id
-from merec.datasets.locations import clip_folder, dataset_root, frames_base
+from merec.datasets.locations import clip_folder, damaged_frames, dataset_root, frames_base
 from merec.datasets.validation import LOG, Candidate
 from merec.errors import MerecError
-from merec.io import read_image
 
 FRAMES = "HS"
 MICRO = "micro"
-APEX_SIZE = 96
+FPS = {"HS": 100.0, "VIS": 25.0, "NIR": 25.0}
 LAYOUT = f"the SMIC cropped frame folders {FRAMES}/s1/{MICRO}/negative/s1_ne_01/*.bmp"
 _SUBJECT = re.compile(r"s?0*([0-9]+)", re.IGNORECASE)
 _CLIP_SUBJECT = re.compile(r"^s0*([0-9]+)_", re.IGNORECASE)
 
 
-def read(name: str, spec: Mapping[str, Any], params_key: str | None = None) -> list[Candidate]:
-    """Candidates of every clip folder under ``<root>/<frames>/<subject>/micro/<class>/``."""
+def read(name: str, spec: Mapping[str, Any], params_key: str | None = None, *, errata: bool = True) -> list[Candidate]:
+    """Candidates of every clip folder under ``<root>/<frames>/<subject>/micro/<class>/``
+    (SMIC has no annotation file, so no errata)."""
     params_key = params_key or f"datasets.{name}"
     root = dataset_root(name, spec, LAYOUT, params_key)
     base = frames_base(name, spec, root, FRAMES, params_key)
@@ -44,12 +40,18 @@ def read(name: str, spec: Mapping[str, Any], params_key: str | None = None) -> l
             f"dataset '{name}': folder {base} does not exist; put {LAYOUT} under {root}, "
             f"or set {params_key}.frames to the camera folder (HS, VIS or NIR)"
         )
+    fps = float(spec.get("fps") or FPS.get(base.name.upper(), FPS[FRAMES]))
+    damaged = damaged_frames(spec, root, base, params_key)
     found = [
         _candidate(name, base, subject.name, emotion.name, clip.name)
         for subject in _subfolders(base)
         for emotion in _subfolders(subject / MICRO)
         for clip in _subfolders(emotion)
     ]
+    for candidate in found:
+        candidate.fps = fps
+        if candidate.frames_dir is not None:
+            candidate.damaged = damaged.get(candidate.frames_dir, frozenset())
     if not found:
         raise MerecError(f"dataset '{name}': no clip folders found under {base}; put {LAYOUT} under {root}")
     return found
@@ -65,24 +67,9 @@ def match_key(subject: Any, clip: Any) -> tuple[str, str]:
     return f"s{int(match.group(1))}", clip_key.casefold()
 
 
-def flow_apex(paths: Sequence[Path]) -> int:
-    """Index of the frame with the largest mean Farneback flow magnitude from ``paths[0]``."""
-    reference = _gray(paths[0])
-    best, best_motion = 0, -1.0
-    for index, path in enumerate(paths[1:], start=1):
-        frame = _gray(path)
-        if frame.shape != reference.shape:
-            raise MerecError(f"{path}: frame size differs from {paths[0].name}; restore the original frames")
-        flow = cv2.calcOpticalFlowFarneback(reference, frame, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-        motion = float(np.mean(np.hypot(flow[..., 0], flow[..., 1])))
-        if motion > best_motion:
-            best, best_motion = index, motion
-    return best
-
-
 def _candidate(name: str, base: Path, subject: str, emotion: str, clip: str) -> Candidate:
     where = str(base / subject / MICRO / emotion / clip)
-    found = Candidate(where=where, emotion=emotion)
+    found = Candidate(where=where, emotion=emotion, apex_missing="no apex in SMIC", apex_required=False)
     for what, value in (
         ("subject folder", subject),
         ("class folder", emotion),
@@ -110,15 +97,6 @@ def _add_phases(found: Candidate) -> None:
         raise RowProblem(f"no frame files (.bmp .jpg .png) in {found.frames_dir}")
     numbers = list(frames)
     found.onset, found.offset = numbers[0], numbers[-1]
-    found.apex = numbers[flow_apex(list(frames.values()))]
-
-
-def _gray(path: Path) -> np.ndarray:
-    """Grayscale frame resized so its longer side is APEX_SIZE px."""
-    image = read_image(path, grayscale=True)
-    scale = APEX_SIZE / max(image.shape)
-    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def _subfolders(folder: Path) -> list[Path]:

@@ -18,9 +18,12 @@ from typing import Any
 
 import pandas as pd
 
+from merec.datasets.apex import METHOD as APEX_METHOD
+from merec.datasets.apex import flow_apex
 from merec.datasets.cells import RowProblem
-from merec.datasets.frames import compact_numbers, list_frames
+from merec.datasets.frames import compact_numbers, fill_gaps, list_frames
 from merec.datasets.ids import fold_id
+from merec.datasets.settings import IngestParams
 from merec.errors import MerecError
 
 LOG = logging.getLogger("merec.datasets")
@@ -30,18 +33,23 @@ SAMPLE_COLUMNS = [
     "emotion", "label", "aus", "action_units",
 ]  # fmt: skip
 SKIPPED_COLUMNS = ["dataset", "row", "subject", "sample", "reason"]
+CORRECTION_COLUMNS = ["dataset", "row", "subject", "sample", "field", "old", "new", "source"]
 ON_ERROR = ("fail", "skip")
+MAX_GAP_SHARE = 0.5  # a clip missing more than this share of its frames is broken, not gapped
 MAX_LISTED = 20  # problems listed in one error message
 EXCLUDED = "label excluded: "
 FOLD_DROPPED = "fold dropped: "
+REMOVED = "erratum: "
 
 
 @dataclass
 class IngestResult:
-    """The normalised samples table and the rows that were left out (with reasons)."""
+    """The normalised samples table, the rows left out (with reasons) and the corrections made."""
 
     samples: pd.DataFrame
     skipped: pd.DataFrame
+    corrections: pd.DataFrame
+    frames: dict[str, list[Path]] = field(default_factory=dict)
 
 
 @dataclass
@@ -51,7 +59,13 @@ class Candidate:
     ``where`` locates it for messages (``<file> row <n>`` or the clip folder); ``row`` is the
     spreadsheet row as Excel shows it (None for folder-only datasets); ``label`` is preset only
     when the source gives classes directly (MEGC2019); ``key`` is the (subject, clip) pair the
-    MEGC2019 ground truth is matched on.
+    MEGC2019 ground truth is matched on. ``apex_missing`` holds what stood in the apex cell when
+    the apex is not annotated (``/``, ``-1``, empty; for datasets without an apex column a note),
+    and ``apex_required`` is False where the dataset has no apex at all (always estimated);
+    ``removed`` is the source of an erratum that leaves the row out; ``fps`` is the dataset's
+    frame rate and ``max_duration_s`` its longest plausible onset-to-offset span; ``damaged``
+    the clip's frame numbers listed as damaged (treated as missing); ``corrections`` lists what
+    was changed on the user's behalf (``field``, ``old``, ``new``, ``source``).
     """
 
     where: str
@@ -67,35 +81,64 @@ class Candidate:
     aus: str = ""
     label: str | None = None
     key: tuple[str, str] | None = None
+    removed: str | None = None
+    apex_missing: str | None = None
+    apex_required: bool = True
+    fps: float | None = None
+    max_duration_s: float = 1.0
+    damaged: frozenset[int] = frozenset()
     problems: list[str] = field(default_factory=list)
+    corrections: list[dict[str, Any]] = field(default_factory=list)
+    frame_files: list[Path] = field(default_factory=list)
+
+    def correct(self, field_name: str, old: Any, new: Any, source: str) -> None:
+        """Record a change made on the user's behalf."""
+        self.corrections.append({"field": field_name, "old": str(old), "new": str(new), "source": source})
 
 
 def finalize(
     name: str,
     candidates: Iterable[Candidate],
     classify: Callable[[str], str | None],
-    on_error: str = "fail",
+    params: IngestParams | None = None,
 ) -> IngestResult:
     """Validate candidates into the samples table (see the module docstring)."""
-    if on_error not in ON_ERROR:
-        raise MerecError(f"on_error={on_error!r}; use one of: {', '.join(ON_ERROR)}")
+    params = params or IngestParams.from_mapping()
     kept: list[Candidate] = []
     bad: list[Candidate] = []
     skipped: list[dict[str, Any]] = []
     for found in candidates:
+        if found.removed:
+            skipped.append(_skip_record(name, found, f"{REMOVED}{found.removed}"))
+            continue
         if _resolve_label(found, classify):
             skipped.append(_skip_record(name, found, f"{EXCLUDED}{found.emotion}"))
             continue
-        _check_phases(found)
+        reason = _check_apex_policy(found, params.missing_apex)
+        if reason:
+            skipped.append(_skip_record(name, found, reason))
+            continue
+        _check_phases(found, params.max_duration_s or found.max_duration_s)
         if not found.problems:
-            _check_frames(found)
+            reason = _check_frames(found, params.frame_gaps)
+            if reason:
+                skipped.append(_skip_record(name, found, reason))
+                continue
         (bad if found.problems else kept).append(found)
     bad.extend(_pop_duplicates(kept))
-    if bad and on_error == "fail":
+    if bad and params.on_error == "fail":
         raise MerecError(_problem_report(name, bad))
     skipped.extend(_skip_record(name, found, " | ".join(found.problems)) for found in bad)
     skipped.extend(_dropped_folds(name, kept, bad))
-    return IngestResult(_samples_table(name, kept, skipped), _skipped_table(skipped))
+    corrections = [dict(_skip_record(name, found, ""), **fix) for found in kept for fix in found.corrections]
+    for record in corrections:
+        del record["reason"]
+    return IngestResult(
+        _samples_table(name, kept, skipped),
+        _skipped_table(skipped),
+        _table(corrections, CORRECTION_COLUMNS),
+        {str(found.sample): found.frame_files for found in kept},
+    )
 
 
 def _dropped_folds(name: str, kept: list[Candidate], bad: list[Candidate]) -> list[dict[str, Any]]:
@@ -136,40 +179,83 @@ def _resolve_label(found: Candidate, classify: Callable[[str], str | None]) -> b
     return False
 
 
-def _check_phases(found: Candidate) -> None:
+def _check_apex_policy(found: Candidate, policy: str) -> str | None:
+    """Apply ``ingest.missing_apex`` to a row whose apex is not annotated; a skip reason or None."""
+    if found.apex_missing is None or not found.apex_required or policy == "estimate":
+        return None
+    what = f"apex is not annotated ({found.apex_missing!r})"
+    if policy == "skip":
+        return f"{what}; ingest.missing_apex: skip"
+    found.problems.append(f"{what}; set ingest.missing_apex: estimate to estimate it from the frames")
+    return None
+
+
+def _check_phases(found: Candidate, max_duration_s: float) -> None:
     onset, apex, offset = found.onset, found.apex, found.offset
-    if onset is None or apex is None or offset is None:
+    if onset is None or offset is None:
         return
     if onset > offset:
         found.problems.append(f"onset {onset} is after offset {offset}")
-    elif not onset <= apex <= offset:
-        found.problems.append(f"apex {apex} is outside [onset {onset}, offset {offset}]")
-
-
-def _check_frames(found: Candidate) -> None:
-    if found.frames_dir is None:
         return
+    if apex is not None and not onset <= apex <= offset:
+        found.problems.append(f"apex {apex} is outside [onset {onset}, offset {offset}]")
+    if found.fps:
+        span = offset - onset + 1
+        seconds = span / found.fps
+        if seconds > max_duration_s:
+            found.problems.append(
+                f"onset {onset} to offset {offset} spans {span} frames = {seconds:.2f} s at {found.fps:g} fps, "
+                f"longer than this dataset's clips can be ({max_duration_s:g} s); check onset and offset for a "
+                "typo, or set ingest.max_duration_s"
+            )
+
+
+def _check_frames(found: Candidate, gap_policy: str) -> str | None:
+    """Check the clip's frame files (and estimate a missing apex); a skip reason or None."""
+    if found.frames_dir is None:
+        return None
     if not found.frames_dir.is_dir():
         found.problems.append(f"frame folder {found.frames_dir} is missing")
-        return
+        return None
     try:
-        frames = list_frames(found.frames_dir)
+        frames = list_frames(found.frames_dir, exclude=found.damaged)
     except MerecError as exc:
         found.problems.append(str(exc))
-        return
+        return None
     phases = {"onset": found.onset, "apex": found.apex, "offset": found.offset}
-    missing = [f"{phase} {number}" for phase, number in phases.items() if number not in frames]
+    missing = [f"{phase} {number}" for phase, number in phases.items() if number is not None and number not in frames]
     if missing:
         have = f"frames {min(frames)}-{max(frames)}" if frames else "no frame files"
-        found.problems.append(f"frame file(s) for {', '.join(missing)} missing in {found.frames_dir} (it has {have})")
-        return
+        damaged = [phase for phase, number in phases.items() if number in found.damaged]
+        note = f" ({', '.join(damaged)} listed as damaged)" if damaged else ""
+        found.problems.append(
+            f"frame file(s) for {', '.join(missing)} missing in {found.frames_dir} (it has {have}){note}"
+        )
+        return None
     assert found.onset is not None and found.offset is not None
     gaps = [number for number in range(found.onset, found.offset + 1) if number not in frames]
     if gaps:
-        found.problems.append(
-            f"frame(s) {compact_numbers(gaps)} missing in {found.frames_dir} (frames {found.onset}-{found.offset} "
-            "from onset to offset are needed); restore them from the original data"
-        )
+        span = found.offset - found.onset + 1
+        listed = compact_numbers(gaps)
+        where = f"frame(s) {listed} missing in {found.frames_dir} (frames {found.onset}-{found.offset} are needed)"
+        if gap_policy == "skip":
+            return f"{where}; ingest.frame_gaps: skip"
+        if gap_policy == "fail" or len(gaps) > MAX_GAP_SHARE * span:
+            found.problems.append(
+                f"{where}; restore them from the original data"
+                + ("" if gap_policy == "fail" else f" (more than {MAX_GAP_SHARE:.0%} of the clip is missing)")
+            )
+            return None
+        found.correct("frames", f"missing {listed}", "each filled with the previous frame", "ingest.frame_gaps: fill")
+    found.frame_files = fill_gaps(frames, found.onset, found.offset)
+    if found.apex is None and found.apex_missing is not None:
+        try:
+            found.apex = found.onset + flow_apex(found.frame_files)
+        except MerecError as exc:
+            found.problems.append(str(exc))
+            return None
+        found.correct("apex", found.apex_missing, found.apex, APEX_METHOD)
+    return None
 
 
 def _pop_duplicates(kept: list[Candidate]) -> list[Candidate]:
@@ -209,7 +295,11 @@ def _skip_record(name: str, found: Candidate, reason: str) -> dict[str, Any]:
 
 
 def _skipped_table(records: list[dict[str, Any]]) -> pd.DataFrame:
-    table = pd.DataFrame(records, columns=SKIPPED_COLUMNS)
+    return _table(records, SKIPPED_COLUMNS)
+
+
+def _table(records: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    table = pd.DataFrame(records, columns=columns)
     table["row"] = table["row"].astype("Int64")
     return table
 

@@ -23,6 +23,7 @@ checkpoint ingest:
         samples="data/interim/{dataset}/samples.csv",
         classes="data/interim/{dataset}/classes.json",
         skipped="data/interim/{dataset}/skipped.csv",
+        corrections="data/interim/{dataset}/corrections.csv",
         clips=expand("data/interim/{{dataset}}/clips/shard-{shard}.json", shard=SHARDS),
     log:
         "logs/{dataset}/ingest.log",
