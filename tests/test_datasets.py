@@ -25,12 +25,14 @@ from tests.helpers.datasets import (
     CASME3_ROWS,
     SAMM_FILE,
     SAMM_ROWS,
+    error_of,
     make_casme2,
     make_casme3,
     make_megc,
     make_samm,
     make_smic,
     rows_of,
+    with_row,
     write_moving_clip,
 )
 
@@ -39,18 +41,6 @@ SAFE = re.compile(r"[A-Za-z0-9_.-]+")
 
 def samm_spec(root: Path, **extra: object) -> dict[str, object]:
     return {"format": "samm", "root": str(root), **extra}
-
-
-def with_row(rows: list[dict], index: int, **changes: object) -> list[dict]:
-    copy = [dict(row) for row in rows]
-    copy[index].update(changes)
-    return copy
-
-
-def error_of(name: str, spec: dict, **kwargs: object) -> str:
-    with pytest.raises(MerecError) as info:
-        load_samples(name, spec, **kwargs)
-    return str(info.value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,7 +458,7 @@ def test_megc_row_problems_name_the_gt_row(tmp_path: Path) -> None:
         ("casmeX", "1", "x", 0),
         ("smic", "s1", "s1_po_01", 7),
     ]
-    root = make_megc(tmp_path / "megc", rows)
+    root = make_megc(tmp_path / "megc", rows, header=True, file="combined_3_class_gt.csv")  # the variant with a header
     spec = {"format": "megc", "root": str(root), "sources": sources}
     message = error_of("megc", spec, missing_apex="fail")
     gt = root / "combined_3_class_gt.csv"

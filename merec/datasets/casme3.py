@@ -47,8 +47,9 @@ ERRATA = (
     erratum(_V2XLS, "Offset", 0, 2403, Subject="spNO.40", Filename="e", Onset=2327),
     *(removal(_OCCLUDED, Subject=subject, Filename=clip, Onset=onset) for subject, clip, onset in _OCCLUDED_ROWS),
 )
-#: The official labels hold 274 clips longer than 1 s at 30 fps (the longest 730 frames, 24 s):
-#: the limit sits above them, so only typos such as offset 3460 stop ingest.
+#: The official labels, errata applied, hold 273 clips longer than 1 s at 30 fps (the longest
+#: 730 frames, 24 s; benchmarks/annotation_counts.py): the limit sits above them, so only typos
+#: such as offset 3460 stop ingest.
 MAX_DURATION_S = 25.0
 
 

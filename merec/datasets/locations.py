@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +62,22 @@ def _case_insensitive(base: Path, parts: tuple[str, ...]) -> Path | None:
     return folder
 
 
-def damaged_frames(spec: Mapping[str, Any], root: Path, base: Path, params_key: str) -> dict[Path, frozenset[int]]:
+def damaged_frames(
+    spec: Mapping[str, Any],
+    root: Path,
+    base: Path,
+    params_key: str,
+    folder_parts: Callable[[str, str], tuple[str, ...]] | None = None,
+) -> dict[Path, frozenset[int]]:
     """Frame numbers listed as damaged, per frame folder (``spec['damaged_frames']``; none by default).
 
-    The list is a text or csv file with one frame file per line, as a path relative to the
-    frames folder or to the dataset root (``spNO.1/a/color/123.jpg``); other fields on the line
-    and lines starting with ``#`` are ignored. A listed frame counts as missing: inside a clip it
-    is filled like a dropped frame (``ingest.frame_gaps``), as an onset or offset it is an error.
+    The list is a text or csv file with one frame per line, either as a path relative to the
+    frames folder or the dataset root (``spNO.1/a/color/123.jpg``; an absolute path is matched
+    by its trailing folders) or, as CAS(ME)³'s ``error_info_damaged_image_partA.txt`` writes it,
+    as subject, clip and file name (``spNO.3 J 498.jpg  the image cannot open``), placed by the
+    format's ``folder_parts``. Other words on a line and lines starting with ``#`` are ignored.
+    A listed frame counts as missing: inside a clip it is filled like a dropped frame
+    (``ingest.frame_gaps``), as an annotated onset or offset it is an error.
     """
     given = spec.get("damaged_frames")
     if not given:
@@ -80,18 +89,35 @@ def damaged_frames(spec: Mapping[str, Any], root: Path, base: Path, params_key: 
         raise MerecError(f"{params_key}.damaged_frames: {path} does not exist; give the list's path")
     listed: dict[Path, set[int]] = {}
     for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-        fields = [f.strip().strip('"') for f in re.split(r"[,\t;]", line) if f.strip()]
-        frame = next((f for f in fields if Path(f).suffix.lower() in IMAGE_SUFFIXES), None)
-        if line.lstrip().startswith("#") or frame is None:
+        tokens = [token.strip('"') for token in re.split(r"[\s,;]+", line.strip()) if token.strip('"')]
+        image = next((i for i, token in enumerate(tokens) if Path(token).suffix.lower() in IMAGE_SUFFIXES), None)
+        if line.lstrip().startswith("#") or image is None:
             continue
-        relative = Path(frame.replace("\\", "/"))
-        if relative.is_absolute() or ".." in relative.parts:
-            raise MerecError(f"{path} line {number}: {frame!r} must be a path inside the dataset folder")
-        folder = base / relative.parent if (base / relative.parent).is_dir() else root / relative.parent
-        digits = frame_number_of(relative.stem)
-        if digits is not None:
-            listed.setdefault(folder, set()).add(digits)
+        file = Path(tokens[image].replace("\\", "/"))
+        if len(file.parts) == 1 and image >= 2 and folder_parts is not None:
+            file = Path(*folder_parts(tokens[image - 2], tokens[image - 1]), file.name)
+        folder = _listed_folder(file.parent, base, root)
+        digits = frame_number_of(file.stem)
+        if folder is None or digits is None:
+            raise MerecError(
+                f"{path} line {number}: no frame folder {file.parent} in {base} or {root}; the damaged-frame "
+                "list must name frames of this dataset"
+            )
+        listed.setdefault(folder, set()).add(digits)
     return {folder: frozenset(numbers) for folder, numbers in listed.items()}
+
+
+def _listed_folder(folder: Path, base: Path, root: Path) -> Path | None:
+    """The dataset folder a listed frame folder names (its trailing parts, for absolute paths)."""
+    parts = [part for part in folder.parts if part not in ("/", "")]
+    if ".." in parts:
+        return None
+    for start in range(len(parts)):
+        for top in (base, root):
+            candidate = top.joinpath(*parts[start:])
+            if candidate.is_dir():
+                return candidate
+    return None
 
 
 def frames_base(name: str, spec: Mapping[str, Any], root: Path, default: str, params_key: str) -> Path:

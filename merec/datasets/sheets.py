@@ -202,7 +202,7 @@ class SheetFormat:
         if not records:
             raise MerecError(f"{path}: no annotation rows found; use the official file, unchanged")
         fps = float(spec.get("fps") or self.fps)
-        damaged = damaged_frames(spec, root, base, params_key)
+        damaged = damaged_frames(spec, root, base, params_key, self.folder_parts)
         found = []
         for row, record in records:
             fixes, removed = apply_errata(record, self.errata if errata else ())

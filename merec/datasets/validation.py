@@ -35,7 +35,7 @@ SAMPLE_COLUMNS = [
 SKIPPED_COLUMNS = ["dataset", "row", "subject", "sample", "reason"]
 CORRECTION_COLUMNS = ["dataset", "row", "subject", "sample", "field", "old", "new", "source"]
 ON_ERROR = ("fail", "skip")
-MAX_GAP_SHARE = 0.5  # a clip missing more than this share of its frames is broken, not gapped
+MAX_GAP_SHARE = 0.5  # a filled clip missing more than half of its frames is worth a warning
 MAX_LISTED = 20  # problems listed in one error message
 EXCLUDED = "label excluded: "
 FOLD_DROPPED = "fold dropped: "
@@ -240,12 +240,11 @@ def _check_frames(found: Candidate, gap_policy: str) -> str | None:
         where = f"frame(s) {listed} missing in {found.frames_dir} (frames {found.onset}-{found.offset} are needed)"
         if gap_policy == "skip":
             return f"{where}; ingest.frame_gaps: skip"
-        if gap_policy == "fail" or len(gaps) > MAX_GAP_SHARE * span:
-            found.problems.append(
-                f"{where}; restore them from the original data"
-                + ("" if gap_policy == "fail" else f" (more than {MAX_GAP_SHARE:.0%} of the clip is missing)")
-            )
+        if gap_policy == "fail":
+            found.problems.append(f"{where}; restore them from the original data")
             return None
+        if len(gaps) > MAX_GAP_SHARE * span:
+            LOG.warning("%s: more than half of the clip is missing, filled: %s", found.where, where)
         found.correct("frames", f"missing {listed}", "each filled with the previous frame", "ingest.frame_gaps: fill")
     found.frame_files = fill_gaps(frames, found.onset, found.offset)
     if found.apex is None and found.apex_missing is not None:

@@ -44,7 +44,7 @@ CASME3_HEADER = [
     "Objective class",
     "emotion",
 ]
-MEGC_FILE = "combined_3_class_gt.csv"
+MEGC_FILE = "combined_3class_gt.csv"  # as released: no header row, CRLF line ends
 
 FIELDS = ("subject", "clip", "onset", "apex", "offset", "aus", "emotion")
 
@@ -52,6 +52,25 @@ FIELDS = ("subject", "clip", "onset", "apex", "offset", "aus", "emotion")
 def rows_of(*values: tuple[Any, ...]) -> list[Row]:
     """Row dicts from tuples in :data:`FIELDS` order."""
     return [dict(zip(FIELDS, row, strict=True)) for row in values]
+
+
+def with_row(rows: Sequence[Row], index: int, **changes: Any) -> list[Row]:
+    """A copy of ``rows`` with row ``index`` changed."""
+    copy = [dict(row) for row in rows]
+    copy[index].update(changes)
+    return copy
+
+
+def error_of(name: str, spec: dict[str, Any], **settings: Any) -> str:
+    """The MerecError message of reading dataset ``name`` (``settings``: ingest keys)."""
+    from merec.datasets import load_samples
+    from merec.errors import MerecError
+
+    try:
+        load_samples(name, spec, **settings)
+    except MerecError as exc:
+        return str(exc)
+    raise AssertionError(f"reading dataset {name} raised no MerecError")
 
 
 SAMM_ROWS = rows_of(
@@ -119,10 +138,14 @@ def _write_xlsx(
     sheet: str = "Sheet1",
     header_row: int = 1,
     preamble: Sequence[str] = (),
+    empty_sheets: Sequence[str] = (),
+    as_text: bool = False,
 ) -> None:
     book = openpyxl.Workbook()
     ws = book.active
     ws.title = sheet
+    for name in empty_sheets:
+        book.create_sheet(name)
     for index, text in enumerate(preamble, start=1):
         ws.cell(row=index, column=1, value=text)
     for column, value in enumerate(header, start=1):
@@ -131,15 +154,18 @@ def _write_xlsx(
     for offset, values in enumerate(rows, start=1):
         for column, value in enumerate(values, start=1):
             if value is not None and value != "":
-                ws.cell(row=header_row + offset, column=column, value=value)
+                ws.cell(row=header_row + offset, column=column, value=str(value) if as_text else value)
     path.parent.mkdir(parents=True, exist_ok=True)
     book.save(path)
 
 
-def make_samm(root: Path, rows: Sequence[Row] = tuple(SAMM_ROWS)) -> Path:
-    """SAMM layout: xlsx sheet MICRO_ONLY, preamble on rows 1-13, header row 14, data from 15."""
+def make_samm(
+    root: Path, rows: Sequence[Row] = tuple(SAMM_ROWS), *, header_row: int = 14, sheet: str = "MICRO_ONLY"
+) -> Path:
+    """SAMM layout: xlsx sheet MICRO_ONLY, preamble on rows 1-13, header row 14, data from 15
+    (``header_row=1, sheet="Sheet1"`` writes the variant copies some users hold)."""
     preamble = ["SAMM Micro-Movement Dataset", "", "FACS coded micro-movements (fixture)"]
-    preamble += [""] * 10
+    preamble = (preamble + [""] * 10)[: header_row - 1]
     table = []
     for row in rows:
         onset, offset = row["onset"], row["offset"]
@@ -155,14 +181,22 @@ def make_samm(root: Path, rows: Sequence[Row] = tuple(SAMM_ROWS)) -> Path:
                 _frame_numbers(row),
                 lambda n, s=subject: f"{s}_{n:05d}.jpg",
             )
-    _write_xlsx(root / SAMM_FILE, SAMM_HEADER, table, sheet="MICRO_ONLY", header_row=14, preamble=preamble)
+    _write_xlsx(root / SAMM_FILE, SAMM_HEADER, table, sheet=sheet, header_row=header_row, preamble=preamble)
     return root
 
 
-def make_casme2(root: Path, rows: Sequence[Row] = tuple(CASME2_ROWS), frames: str = "CASME2_RAW_selected") -> Path:
-    """CASME II layout: xlsx with blank columns C and G; frames ``<frames>/subNN/<clip>/img<n>.jpg``
+def make_casme2(
+    root: Path,
+    rows: Sequence[Row] = tuple(CASME2_ROWS),
+    frames: str = "CASME2_RAW_selected",
+    *,
+    file: str = CASME2_FILE,
+) -> Path:
+    """CASME II layout: xlsx with blank columns C and G, sheets Sheet1-3 (2 and 3 empty);
+    frames ``<frames>/subNN/<clip>/img<n>.jpg``.
 
-    ``frames`` is the sub-folder of the root holding the ``subNN`` folders.
+    ``frames`` is the sub-folder of the root holding the ``subNN`` folders; ``file`` the
+    annotation's name (other releases: ``CASME2-coding-20190701.xlsx``, ...).
     """
     table = [
         [
@@ -182,12 +216,13 @@ def make_casme2(root: Path, rows: Sequence[Row] = tuple(CASME2_ROWS), frames: st
         folder = root / frames / f"sub{row['subject']}" / str(row["clip"])
         if ".." not in str(row["clip"]):
             write_frames(folder, _frame_numbers(row), lambda n: f"img{n}.jpg")
-    _write_xlsx(root / CASME2_FILE, CASME2_HEADER, table)
+    _write_xlsx(root / file, CASME2_HEADER, table, empty_sheets=("Sheet2", "Sheet3"))
     return root
 
 
 def make_casme3(root: Path, rows: Sequence[Row] = tuple(CASME3_ROWS), *, as_csv: bool = False) -> Path:
-    """CAS(ME)³ part A layout: csv or xlsx; frames ``<Subject>/<Filename>/color/<n>.jpg``."""
+    """CAS(ME)³ part A layout: xlsx as released (sheet ``label`` beside empty ``Sheet1`` and
+    ``Sheet3``, every cell stored as text) or csv; frames ``<Subject>/<Filename>/color/<n>.jpg``."""
     table = [
         [
             row["subject"],
@@ -210,7 +245,9 @@ def make_casme3(root: Path, rows: Sequence[Row] = tuple(CASME3_ROWS), *, as_csv:
             writer.writerow(CASME3_HEADER)
             writer.writerows(table)
     else:
-        _write_xlsx(root / CASME3_FILE, CASME3_HEADER, table)
+        _write_xlsx(
+            root / CASME3_FILE, CASME3_HEADER, table, sheet="label", empty_sheets=("Sheet1", "Sheet3"), as_text=True
+        )
     return root
 
 
@@ -234,11 +271,15 @@ def write_moving_clip(folder: Path, shifts: Sequence[float], size: int = 64, see
         cv2.imwrite(str(folder / f"image{index:06d}.bmp"), np.clip(crop, 0, 255).astype(np.uint8))
 
 
-def make_megc(root: Path, rows: Sequence[tuple[Any, Any, Any, Any]]) -> Path:
-    """MEGC2019 ground truth ``combined_3_class_gt.csv``: rows of (data, subject, clip, label)."""
+def make_megc(
+    root: Path, rows: Sequence[tuple[Any, Any, Any, Any]], *, header: bool = False, file: str = MEGC_FILE
+) -> Path:
+    """MEGC2019 ground truth as released (``combined_3class_gt.csv``, no header, CRLF): rows of
+    (data, subject, clip, label); ``header=True`` writes the ``data,subject,clip,label`` variant."""
     root.mkdir(parents=True, exist_ok=True)
-    with (root / MEGC_FILE).open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["data", "subject", "clip", "label"])
+    with (root / file).open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        if header:
+            writer.writerow(["data", "subject", "clip", "label"])
         writer.writerows(rows)
     return root
