@@ -22,6 +22,8 @@ from tests.helpers.datasets import (
     error_of,
     make_casme2,
     make_casme3,
+    make_casme3_clips,
+    make_dataset,
     make_megc,
     make_samm,
     make_smic,
@@ -272,3 +274,69 @@ def test_megc2019_official_ground_truth_with_its_counts(tmp_path: Path) -> None:
     components = samples["subject"].str.split("/").str[0].value_counts().to_dict()
     assert components == COUNTS
     assert samples["label"].value_counts().to_dict() == {"negative": 145, "surprise": 133, "positive": 164}
+
+
+# ---------------------------------------------------------------------------------------------
+# More datasets: CAS(ME)³ part C and its one-folder-per-clip release, CASME, MMEW, 4DME
+
+
+def test_casme3_release_with_one_folder_per_clip(tmp_path: Path) -> None:
+    spec = {"format": "casme3", "root": str(make_casme3_clips(tmp_path))}
+    samples = load_samples("casme3", spec).samples
+    assert len(samples) == 4
+    assert samples.loc[0, "frames_dir"] == str(tmp_path / "Part_A_ME_clip" / "frame" / "spNo.1_a_100")
+
+
+def test_casme3_part_c_has_no_apex_and_full_width_commas(tmp_path: Path) -> None:
+    rows = rows_of((1, 11, 373, None, 385, "R4，5", "negative"), (2, 1, 311, None, 316, "1", "surprise"),
+                   (3, 1, 1360, None, 1372, "17", "others"))  # fmt: skip
+    result = load_samples("c3c", {"format": "casme3c", "root": str(make_dataset("casme3c", tmp_path, rows))})
+    samples = result.samples
+    assert samples["sample"].tolist() == ["c3c-01-11", "c3c-02-1"] and samples.loc[0, "aus"] == "4+5"
+    assert samples["apex"].between(samples["onset"], samples["offset"]).all()
+    assert (result.corrections["field"] == "apex").sum() == 2  # every apex estimated, and listed
+    strict = load_samples("c3c", {"format": "casme3c", "root": str(tmp_path)}, missing_apex="fail")
+    assert len(strict.samples) == 2  # a dataset without an apex is estimated under any policy
+
+
+@pytest.mark.parametrize(
+    ("fmt", "rows", "labels"),
+    [
+        ("casme", rows_of((1, "EP01_5", 10, 12, 14, None, "disgust"), (2, "EP03_2", 3, 4, 6, None, "amusement"),
+                          (2, "EP04_1", 3, 4, 6, None, "tense")), ["negative", "positive"]),
+        ("mmew", rows_of(("S01", "1_1", 1, 3, 5, "AU4+AU7", "disgust"), ("S02", "2_4", 2, 3, 4, "12", "happiness"),
+                         ("S02", "2_5", 1, 2, 3, "", "others")), ["negative", "positive"]),
+        ("4dme", rows_of(("S01", "S01_01", 4, 5, 7, "AU4(k)+L7", "Negative"),
+                         ("S02", "S02_02", 1, 2, 3, "AU1+AU2", "Surprise"),
+                         ("S02", "S02_03", 1, 2, 3, "AU1", "Surprise+Positive")), ["negative", "surprise"]),
+    ],
+)  # fmt: skip
+def test_further_datasets_in_their_official_layouts(tmp_path: Path, fmt: str, rows: list, labels: list) -> None:
+    result = load_samples(fmt, {"format": fmt, "root": str(make_dataset(fmt, tmp_path, rows))})
+    assert result.samples["label"].tolist() == labels
+    assert result.skipped["reason"].str.startswith("label excluded").all() and len(result.skipped) == 1
+    assert result.samples["fold"].nunique() == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-dataset protocol: leave-one-dataset-out over a composite
+
+
+def test_composite_leave_one_dataset_out(tmp_path: Path) -> None:
+    sources = {
+        "casme2": {"format": "casme2", "root": str(make_casme2(tmp_path / "casme2"))},
+        "samm": {"format": "samm", "root": str(make_samm(tmp_path / "samm"))},
+        "casme3": {"format": "casme3", "root": str(make_casme3(tmp_path / "casme3"))},
+    }
+    spec = {"format": "composite", "root": str(tmp_path), "sources": sources, "folds": "dataset"}
+    samples = load_samples("cross", spec).samples
+    assert sorted(samples["fold"].unique()) == ["casme2", "casme3", "samm"]
+    assert samples.groupby("fold")["subject"].first().tolist() == ["casme2/01", "casme3/spNO.1", "samm/006"]
+    by_sample = samples.set_index("sample")
+    assert by_sample.loc["casme3-spNO.1-a-200", "label"] == "positive"  # casme3's own mapping: happy
+    assert by_sample.loc["samm-007-007_6_1", "label"] == "negative"  # samm's: Contempt
+    loso = load_samples("cross", spec | {"folds": "subject"}).samples
+    assert loso["fold"].nunique() == loso["subject"].nunique() > 3
+    assert "only the 3class label set" in error_of("cross", spec, label_set="emotion")
+    assert "needs a composite" in error_of("samm", sources["samm"] | {"folds": "dataset"})
+    assert "at least two datasets" in error_of("cross", spec | {"sources": {"samm": sources["samm"]}})

@@ -5,8 +5,8 @@ identity: side (``L``/``R``, ``U`` unilateral), intensity (``A``-``E``), CAS(ME)
 (``T18``, ``24+T18+16``) or an ``AU`` prefix. Separators are ``+``, ``,`` (also the full-width
 ``，`` of CAS(ME)³ part C), ``;``, ``/``, ``&`` and white space; ``?``, ``*`` and brackets mark
 uncertain codes and are ignored. A coder's alternatives (SAMM's ``R12 or R14``,
-``(R6 or R12)+R15``) keep every AU named; the coder's notes in SAMM (``ref(43)``, ``soft focus``) are ignored,
-the AUs they enclose kept. Examples: ``R12+L14`` -> [12, 14], ``1+2+5B`` ->
+``(R6 or R12)+R15``) keep every AU named; the coder's notes in SAMM (``ref(43)``, ``soft focus``) and 4DME's ``(k)``
+mark are ignored, the AUs they qualify kept. Examples: ``R12+L14`` -> [12, 14], ``1+2+5B`` ->
 [1, 2, 5], ``AU4+AU7`` -> [4, 7], ``12, 14`` -> [12, 14], ``4.0`` (a cell pandas read as a
 number) -> [4].
 """
@@ -26,7 +26,7 @@ PLACEHOLDERS = frozenset({"", "/", "?", "-", "none", "n/a", "na", "nan", "null"}
 _DECIMAL = re.compile(r"(?<![0-9.])([0-9]+)\.0+(?![0-9.])")  # "4.0" -> "4"
 _ALLOWED = re.compile(r"[0-9ABCDELRTU+,;/&?*()\[\]\s]*")
 _ALTERNATIVE = re.compile(r"(?<![A-Za-z])or(?![A-Za-z])", re.IGNORECASE)  # "R12 or R14"
-_NOTE = re.compile(r"(?<![A-Za-z])(?:ref|soft|focus)(?![A-Za-z])", re.IGNORECASE)  # SAMM's coder notes
+_NOTE = re.compile(r"(?<![A-Za-z])(?:ref|soft|focus)(?![A-Za-z])|\(k\)", re.IGNORECASE)  # coder notes
 _DIGITS = re.compile(r"[0-9]+")
 
 

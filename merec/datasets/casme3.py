@@ -3,9 +3,10 @@
 Columns ``Subject, Filename, Onset, Apex, Offset, AU, Objective class, emotion`` (sheet
 ``label``; every cell stored as text in the official file); frames are
 ``<root>/spNO.1/a/color/123.jpg`` (spec key ``frames``: sub-folder of the root holding the
-subject folders, default the root), 30 fps. Onset/apex/offset index the frames of the whole
-recorded task, and one task (``Filename``) holds several micro-expressions, so the onset is part
-of the sample id: ``<name>-spNO.1-a-123``.
+subject folders, default the root), 30 fps, or, in the release with one folder per clip,
+``<root>/Part_A_ME_clip/frame/spNO.1_a_355/355.jpg`` (folder names matched ignoring case).
+Onset/apex/offset index the frames of the whole recorded task, and one task (``Filename``)
+holds several micro-expressions, so the onset is part of the sample id: ``<name>-spNO.1-a-123``.
 
 The official errata (:data:`ERRATA`, applied with ``ingest.errata: official``) come from the
 release repository's ``exception/`` and ``annotation/partA/`` files and from tvaranka/meb. The
@@ -60,6 +61,13 @@ class Casme3Format(SheetFormat):
     def folder_parts(self, subject: str, clip: str) -> tuple[str, ...]:
         """``spNO.1/a/color``."""
         return (subject, clip, "color")
+
+    def folder_variants(self, subject: str, clip: str, onset: int | None, emotion: str) -> tuple[tuple[str, ...], ...]:
+        """The release with one folder per clip: ``Part_A_ME_clip/frame/spNO.1_a_355``."""
+        if onset is None:
+            return ()
+        name = f"{subject}_{clip}_{onset}"
+        return (("Part_A_ME_clip", "frame", name), ("frame", name), (name,))
 
     def clip_name(self, clip: str, onset: int | None) -> str | None:
         """``a-123``: the task and the onset frame."""

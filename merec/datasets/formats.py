@@ -3,32 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
-from merec.datasets import casme2, casme3, megc, samm, smic
+from merec.datasets import casme1, casme2, casme3, casme3c, composite, fourdme, megc, mmew, samm, smic
 from merec.datasets.ids import check_name
 from merec.datasets.labels import LabelMap
 from merec.datasets.settings import IngestParams
 from merec.datasets.validation import LOG, Candidate, IngestResult, finalize
 from merec.errors import MerecError
 
-FORMATS = ("samm", "casme2", "smic", "casme3", "megc")
-SPEC_KEYS = frozenset({"format", "root", "annotation", "frames", "sources", "fps", "damaged_frames"})
+FORMATS = ("samm", "casme2", "smic", "casme3", "casme3c", "casme", "mmew", "4dme", "megc", "composite")
+SPEC_KEYS = frozenset({"format", "root", "annotation", "frames", "sources", "fps", "damaged_frames", "folds"})
+FOLDS = ("subject", "dataset")
 #: What a user puts under a dataset's root, as each dataset is released (for messages and docs).
 LAYOUTS: dict[str, str] = {
     "samm": samm.FORMAT.layout,
     "casme2": casme2.FORMAT.layout,
     "smic": smic.LAYOUT,
     "casme3": casme3.FORMAT.layout,
+    "casme3c": casme3c.FORMAT.layout,
+    "casme": casme1.FORMAT.layout,
+    "mmew": mmew.FORMAT.layout,
+    "4dme": fourdme.FORMAT.layout,
     "megc": f"{megc.LAYOUT}, with the component datasets in their own folders (datasets.<name>.sources)",
+    "composite": "the component datasets, each in its own folder (datasets.<name>.sources, each with a format)",
 }
 READERS: dict[str, Callable[..., list[Candidate]]] = {
     "samm": samm.read,
     "casme2": casme2.read,
     "smic": smic.read,
     "casme3": casme3.read,
+    "casme3c": casme3c.read,
+    "casme": casme1.read,
+    "mmew": mmew.read,
+    "4dme": fourdme.read,
     "megc": megc.read,
 }
+READERS["composite"] = partial(composite.read, readers=READERS)
 
 
 def load_samples(
@@ -48,8 +60,22 @@ def load_samples(
     unknown = sorted(set(spec) - SPEC_KEYS)
     if unknown:
         LOG.warning("datasets.%s: ignoring unknown key(s) %s", name, ", ".join(map(str, unknown)))
+    folds = spec.get("folds", "subject")
+    if folds not in FOLDS:
+        raise MerecError(f"datasets.{name}.folds = {folds!r}; use one of: {', '.join(FOLDS)}")
+    if folds == "dataset" and fmt not in ("megc", "composite"):
+        raise MerecError(
+            f"datasets.{name}.folds: dataset (leave-one-dataset-out) needs a composite of datasets "
+            "(format: composite or megc); a single dataset has LOSO folds (folds: subject)"
+        )
+    if fmt == "composite" and params.label_set != "3class":
+        raise MerecError(f"dataset '{name}': a composite of datasets has only the 3class label set (ingest.label_set)")
     candidates = READERS[fmt](name, spec, errata=params.errata == "official")
-    return finalize(name, candidates, LabelMap.of(fmt, params.label_set).classify, params)
+
+    def classify(found: Candidate) -> str | None:
+        return LabelMap.of(found.label_format or fmt, params.label_set).classify(found.emotion)
+
+    return finalize(name, candidates, classify, params, folds)
 
 
 def _format_of(name: str, spec: Mapping[str, Any]) -> str:

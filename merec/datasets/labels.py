@@ -11,12 +11,21 @@ Two label sets exist, each with a FIXED class order (never derived from the data
     sadness are excluded);
   - SMIC: negative, positive, surprise (SMIC has no finer labels);
   - CAS(ME)³: anger, disgust, fear, happy, sad, surprise, others (the 7 classes of part A);
+  - CAS(ME)³ part C: negative, positive, surprise, others (its annotation's classes);
+  - CASME: amusement, contempt, disgust, fear, repression, sadness, surprise, tense;
+  - MMEW: happiness, anger, surprise, disgust, fear, sadness, others;
+  - 4DME: positive, negative, surprise, repression, others;
   - MEGC2019 composite: negative, positive, surprise (its ground truth has only these).
 
+``3class`` follows MEGC2019's mappings where it defines them (CASME II, SAMM, SMIC) and the same
+rules elsewhere: disgust, repression, sadness, fear, anger and contempt are negative, happiness
+(happy, amusement) positive; others, tense and 4DME's combined emotions are excluded. A
+``composite`` of datasets has only ``3class`` (each component mapped by its own format).
+
 Emotion strings are matched case-insensitively after trimming white space; the spellings seen in
-copies of the official files (SAMM's ``Others`` for ``Other``) are read as the official one. An emotion of the
-dataset's vocabulary that a label set leaves out is *excluded* (the row is skipped, not an error);
-an emotion outside the vocabulary is an error.
+copies of the official files (SAMM's ``Others`` for ``Other``) are read as the official one. An
+emotion of the dataset's vocabulary that a label set leaves out is *excluded* (the row is
+skipped, not an error); an emotion outside the vocabulary is an error.
 """
 
 from __future__ import annotations
@@ -70,13 +79,50 @@ _MAPPINGS: dict[str, dict[str, dict[str, str | None]]] = {
         "3class": {name: name for name in THREE_CLASS},
         "emotion": {name: name for name in THREE_CLASS},
     },
+    "casme3c": {
+        "3class": {"negative": "negative", "positive": "positive", "surprise": "surprise", "others": None},
+        "emotion": {name: name for name in ("negative", "positive", "surprise", "others")},
+    },
+    "casme": {
+        "3class": {
+            "disgust": "negative", "sadness": "negative", "fear": "negative", "contempt": "negative",
+            "repression": "negative", "amusement": "positive", "happiness": "positive",
+            "surprise": "surprise", "tense": None,
+        },
+        "emotion": {
+            name: name
+            for name in ("amusement", "contempt", "disgust", "fear", "happiness", "repression", "sadness",
+                         "surprise", "tense")
+        },
+    },
+    "mmew": {
+        "3class": {
+            "anger": "negative", "disgust": "negative", "fear": "negative", "sadness": "negative",
+            "happiness": "positive", "surprise": "surprise", "others": None,
+        },
+        "emotion": {
+            name: name for name in ("happiness", "anger", "surprise", "disgust", "fear", "sadness", "others")
+        },
+    },
+    "4dme": {
+        "3class": {
+            "negative": "negative", "repression": "negative", "positive": "positive", "surprise": "surprise",
+            "others": None,
+        },
+        "emotion": {name: name for name in ("positive", "negative", "surprise", "repression", "others")},
+    },
 }  # fmt: skip
+#: Formats whose emotion cells may combine classes (``Surprise+Positive``): such rows are excluded.
+_COMBINED = frozenset({"4dme"})
 
 # Spellings seen in copies of the official files, read as the official spelling.
 _SPELLINGS: dict[str, dict[str, str]] = {
     "samm": {"others": "other"},
     "casme2": {"other": "others"},
     "casme3": {"other": "others"},
+    "casme3c": {"other": "others"},
+    "mmew": {"other": "others"},
+    "4dme": {"other": "others"},
 }
 
 _EMOTION_CLASSES: dict[str, tuple[str, ...]] = {
@@ -85,6 +131,10 @@ _EMOTION_CLASSES: dict[str, tuple[str, ...]] = {
     "smic": THREE_CLASS,
     "casme3": ("anger", "disgust", "fear", "happy", "sad", "surprise", "others"),
     "megc": THREE_CLASS,
+    "casme3c": ("negative", "positive", "surprise", "others"),
+    "casme": ("amusement", "contempt", "disgust", "fear", "repression", "sadness", "surprise", "tense"),
+    "mmew": ("happiness", "anger", "surprise", "disgust", "fear", "sadness", "others"),
+    "4dme": ("positive", "negative", "surprise", "repression", "others"),
 }
 
 
@@ -105,7 +155,9 @@ def check_format(fmt: str) -> str:
 def label_classes(label_set: str, fmt: str | None = None) -> list[str]:
     """The fixed class order of ``label_set`` (``emotion`` depends on the dataset format)."""
     check_label_set(label_set)
-    if fmt is not None:
+    if fmt == "composite" and label_set != "3class":
+        raise MerecError("a composite of datasets has only the 3class label set")
+    if fmt is not None and fmt != "composite":
         check_format(fmt)
     if label_set == "3class":
         return list(THREE_CLASS)
@@ -137,6 +189,8 @@ class LabelMap:
         """Class of ``emotion``; None when the label set excludes it; RowProblem when unknown."""
         key = normalise_emotion(emotion)
         key = _SPELLINGS.get(self.fmt, {}).get(key, key)
+        if self.fmt in _COMBINED and "+" in key:
+            return None
         if key not in self.mapping:
             raise RowProblem(
                 f"unknown emotion {emotion!r}; this dataset's emotions are: "

@@ -37,6 +37,7 @@ def read_records(
     sheet: str | int = 0,
     header_row: int = 1,
     headerless: bool = False,
+    optional: Sequence[str] = (),
 ) -> list[tuple[int, dict[str, Any]]]:
     """Rows of a csv/xlsx/xls annotation file as ``(excel_row, {official column: value})``.
 
@@ -45,7 +46,8 @@ def read_records(
     first); names are matched ignoring case and repeated white space. In a workbook the sheet
     ``sheet`` is read when it exists, else the first sheet with such a header. With
     ``headerless`` a file without a header row is read positionally (its first columns in the
-    order of ``columns``), as the MEGC2019 ground truth is released. Blank rows are dropped.
+    order of ``columns``), as the MEGC2019 ground truth is released. ``optional`` columns are
+    read when the header has them (records lack them otherwise). Blank rows are dropped.
     """
     sheets = _read_sheets(path, sheet)
     found = [(name, table, _find_header(table, columns, header_row)) for name, table in sheets]
@@ -66,9 +68,10 @@ def read_records(
     if name is not None and isinstance(sheet, str) and name != sheet:
         LOG.info("%s: no sheet %r; reading sheet %r, which has the expected columns", path, sheet, name)
     names = [_column_key(cell) for cell in table.iloc[header]]
-    positions = [names.index(_column_key(column)) for column in columns]
+    present = [*columns, *(column for column in optional if _column_key(column) in names)]
+    positions = [names.index(_column_key(column)) for column in present]
     picked = table.iloc[header + 1 :, positions]
-    return _records(picked, list(columns), first_row=header + 2)
+    return _records(picked, present, first_row=header + 2)
 
 
 def _records(table: pd.DataFrame, columns: list[str], first_row: int) -> list[tuple[int, dict[str, Any]]]:
@@ -159,18 +162,19 @@ class SheetFormat:
     frames: str = ""
     alternatives: tuple[str, ...] = ()
     errata: tuple[Erratum, ...] = ()
+    optional: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        check_errata(self.errata, self.columns)
+        check_errata(self.errata, (*self.columns, *self.optional))
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Columns the adapter needs (others in the file are ignored)."""
+        """Columns the adapter needs (others in the file are ignored; ``optional`` ones may be absent)."""
         named = (
             self.subject_col, self.clip_col, self.onset_col, self.apex_col, self.offset_col,
             self.aus_col, self.emotion_col,
         )  # fmt: skip
-        return tuple(column for column in named if column is not None)
+        return tuple(column for column in named if column is not None and column not in self.optional)
 
     def subject_id(self, value: Any) -> str:
         """Bare subject id (the dataset's own spelling) of a Subject cell."""
@@ -179,6 +183,21 @@ class SheetFormat:
     def folder_parts(self, subject: str, clip: str) -> tuple[str, ...]:
         """Frame folder of a clip relative to the frames base."""
         return (subject, clip)
+
+    def folder_variants(self, subject: str, clip: str, onset: int | None, emotion: str) -> tuple[tuple[str, ...], ...]:
+        """Other places a release may put the clip's frames (tried when the first is absent)."""
+        return ()
+
+    def clip_folder_of(self, base: Path, subject: str, clip: str, onset: int | None, emotion: str) -> Path:
+        """The clip's frame folder: :meth:`folder_parts`, else the first of :meth:`folder_variants`
+        that exists (names matched ignoring case)."""
+        first = clip_folder(base, *self.folder_parts(subject, clip))
+        if not first.is_dir():
+            for parts in self.folder_variants(subject, clip, onset, emotion):
+                other = clip_folder(base, *parts)
+                if other.is_dir():
+                    return other
+        return first
 
     def clip_name(self, clip: str, onset: int | None) -> str | None:
         """The clip part of the sample id (None when it cannot be formed)."""
@@ -198,7 +217,7 @@ class SheetFormat:
         path = annotation_file(name, spec, root, (self.annotation, *self.alternatives), params_key)
         base = frames_base(name, spec, root, self.frames, params_key)
         sheet = self.sheet if path.suffix.lower() in EXCEL_SUFFIXES else 0
-        records = read_records(path, self.columns, sheet=sheet, header_row=self.header_row)
+        records = read_records(path, self.columns, sheet=sheet, header_row=self.header_row, optional=self.optional)
         if not records:
             raise MerecError(f"{path}: no annotation rows found; use the official file, unchanged")
         fps = float(spec.get("fps") or self.fps)
@@ -228,11 +247,11 @@ class SheetFormat:
         apex = None
         if apex_missing is None:
             apex = read_cell(problems, str(self.apex_col), apex_cell, frame_number)
-        aus = read_cell(problems, self.aus_col, record[self.aus_col], canonical_aus)
+        aus = read_cell(problems, self.aus_col, record.get(self.aus_col), canonical_aus)
         found = Candidate(
             where=where, row=row, onset=onset, apex=apex, offset=offset,
             emotion=cell_text(record[self.emotion_col]),
-            action_units=cell_text(record[self.aus_col]), aus=aus or "", problems=problems,
+            action_units=cell_text(record.get(self.aus_col)), aus=aus or "", problems=problems,
             apex_missing=apex_missing, apex_required=self.apex_col is not None,
         )  # fmt: skip
         if subject is not None and clip is not None:
@@ -241,7 +260,7 @@ class SheetFormat:
             name_part = self.clip_name(clip, onset)
             found.sample = None if name_part is None else sample_id(found.subject, name_part)
             try:
-                found.frames_dir = clip_folder(base, *self.folder_parts(subject, clip))
+                found.frames_dir = self.clip_folder_of(base, subject, clip, onset, found.emotion)
             except RowProblem as exc:
                 problems.append(str(exc))
         return found

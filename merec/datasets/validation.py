@@ -62,7 +62,8 @@ class Candidate:
     MEGC2019 ground truth is matched on. ``apex_missing`` holds what stood in the apex cell when
     the apex is not annotated (``/``, ``-1``, empty; for datasets without an apex column a note),
     and ``apex_required`` is False where the dataset has no apex at all (always estimated);
-    ``removed`` is the source of an erratum that leaves the row out; ``fps`` is the dataset's
+    ``removed`` is the source of an erratum that leaves the row out; ``label_format`` the format
+    whose emotion mapping labels the row (set by composites); ``fps`` is the dataset's
     frame rate and ``max_duration_s`` its longest plausible onset-to-offset span; ``damaged``
     the clip's frame numbers listed as damaged (treated as missing); ``corrections`` lists what
     was changed on the user's behalf (``field``, ``old``, ``new``, ``source``).
@@ -82,6 +83,7 @@ class Candidate:
     label: str | None = None
     key: tuple[str, str] | None = None
     removed: str | None = None
+    label_format: str | None = None
     apex_missing: str | None = None
     apex_required: bool = True
     fps: float | None = None
@@ -99,10 +101,15 @@ class Candidate:
 def finalize(
     name: str,
     candidates: Iterable[Candidate],
-    classify: Callable[[str], str | None],
+    classify: Callable[[Candidate], str | None],
     params: IngestParams | None = None,
+    folds: str = "subject",
 ) -> IngestResult:
-    """Validate candidates into the samples table (see the module docstring)."""
+    """Validate candidates into the samples table (see the module docstring).
+
+    ``classify`` gives a candidate's class (None: excluded by the label set); ``folds`` is
+    ``subject`` (LOSO) or ``dataset`` (one fold per component of a composite).
+    """
     params = params or IngestParams.from_mapping()
     kept: list[Candidate] = []
     bad: list[Candidate] = []
@@ -134,7 +141,7 @@ def finalize(
     for record in corrections:
         del record["reason"]
     return IngestResult(
-        _samples_table(name, kept, skipped),
+        _samples_table(name, kept, skipped, folds),
         _skipped_table(skipped),
         _table(corrections, CORRECTION_COLUMNS),
         {str(found.sample): found.frame_files for found in kept},
@@ -164,12 +171,12 @@ def _dropped_folds(name: str, kept: list[Candidate], bad: list[Candidate]) -> li
     return records
 
 
-def _resolve_label(found: Candidate, classify: Callable[[str], str | None]) -> bool:
+def _resolve_label(found: Candidate, classify: Callable[[Candidate], str | None]) -> bool:
     """Set ``found.label``; True when the label set excludes the emotion."""
     if found.label is not None:
         return False
     try:
-        label = classify(found.emotion)
+        label = classify(found)
     except RowProblem as exc:
         found.problems.append(f"{exc}")
         return False
@@ -303,7 +310,7 @@ def _table(records: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     return table
 
 
-def _samples_table(name: str, kept: list[Candidate], skipped: list[dict[str, Any]]) -> pd.DataFrame:
+def _samples_table(name: str, kept: list[Candidate], skipped: list[dict[str, Any]], folds: str) -> pd.DataFrame:
     if not kept:
         raise MerecError(
             f"dataset '{name}': no usable samples ({len(skipped)} row(s) left out, e.g. "
@@ -315,7 +322,7 @@ def _samples_table(name: str, kept: list[Candidate], skipped: list[dict[str, Any
             {
                 "dataset": name,
                 "subject": found.subject,
-                "fold": fold_id(str(found.subject)),
+                "fold": fold_id(str(found.subject).split("/")[0] if folds == "dataset" else str(found.subject)),
                 "sample": found.sample,
                 "frames_dir": str(found.frames_dir),
                 "onset": found.onset,

@@ -48,6 +48,8 @@ def per_fold_rows(predictions: pd.DataFrame, epochs: Mapping[tuple[int, str], in
     for (seed, fold), group in predictions.groupby(["seed", "fold"], sort=True):
         present = sorted(group["label"].unique())
         subject = group["subject"].iloc[0]
+        if group["subject"].nunique() > 1:  # a leave-one-dataset-out fold holds a whole dataset
+            subject = f"{component(subject)}/*"
         row = {"fold": fold, "seed": int(seed), "subject": subject, "dataset": component(subject), "n": len(group)}
         if epochs is not None:
             row["epoch"] = epochs.get((int(seed), str(fold)))

@@ -283,3 +283,50 @@ def make_megc(
             writer.writerow(["data", "subject", "clip", "label"])
         writer.writerows(rows)
     return root
+
+
+# The further formats: (annotation file, sheet, header, row -> cells, row -> frame folder, frame name)
+MORE_LAYOUTS: dict[str, tuple[str, str, list[str], Callable[[Row], list[Any]], Callable[[Row], str], str]] = {
+    "casme3c": (
+        "CAS(ME)3_part_C_ME.xlsx", "mockCrimeME", ["sub", "count", "onset", "offset", "au", "emotion"],
+        lambda r: [r["subject"], r["clip"], r["onset"], r["offset"], r["aus"], r["emotion"]],
+        lambda r: f"{int(r['subject']):02d}/{r['clip']}/color", "{n}.jpg",
+    ),
+    "casme": (
+        "CASME.xlsx", "Sheet1", ["Subject", "Filename", "OnsetF", "ApexF1", "ApexF2", "OffsetF", "Emotion"],
+        lambda r: [r["subject"], r["clip"], r["onset"], r["apex"], None, r["offset"], r["emotion"]],
+        lambda r: f"CASME_raw_selected/sub{int(r['subject']):02d}/{r['clip']}", "EP_{n}.jpg",
+    ),
+    "mmew": (
+        "MMEW_Micro_Exp.xlsx", "Sheet1",
+        ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion",
+         "remarks"],
+        lambda r: [r["subject"], r["clip"], r["onset"], r["apex"], r["offset"], r["aus"], r["emotion"], None],
+        lambda r: f"Micro_Expression/{r['emotion']}/{r['clip']}", "{n}.jpg",
+    ),
+    "4dme": (
+        "4DME_Labelling_Micro_release v1.xlsx", "Sheet1",
+        ["sub_ID", "fold_name", "Emotion", "Onset", "Apex", "Offset", "AUs"],
+        lambda r: [r["subject"], r["clip"], r["emotion"], r["onset"], r["apex"], r["offset"], r["aus"]],
+        lambda r: f"gray_micro/{r['subject']}/{r['clip']}", "img{n:03d}.jpg",
+    ),
+}  # fmt: skip
+
+
+def make_dataset(fmt: str, root: Path, rows: Sequence[Row]) -> Path:
+    """A dataset of one of :data:`MORE_LAYOUTS` with frames for each row's onset..offset."""
+    file, sheet, header, cells, folder, name = MORE_LAYOUTS[fmt]
+    _write_xlsx(root / file, header, [cells(row) for row in rows], sheet=sheet)
+    for row in rows:
+        write_frames(root / folder(row), _frame_numbers(row), lambda n: name.format(n=n))
+    return root
+
+
+def make_casme3_clips(root: Path, rows: Sequence[Row] = tuple(CASME3_ROWS)) -> Path:
+    """The CAS(ME)³ release with one folder per clip: ``Part_A_ME_clip/frame/spNo.1_a_100/100.jpg``
+    (the folder spelled ``spNo`` where the labels say ``spNO``)."""
+    make_casme3(root, [dict(row, frames=False) for row in rows])
+    for row in rows:
+        clip = f"{row['subject'].replace('spNO', 'spNo')}_{row['clip']}_{row['onset']}"
+        write_frames(root / "Part_A_ME_clip" / "frame" / clip, _frame_numbers(row), lambda n: f"{n}.jpg")
+    return root

@@ -52,8 +52,18 @@ def present(dataset):
     return spec["root"] == SYNTH_ROOT or all(Path(root).exists() for root in dataset_roots(spec))
 
 
+def dataset_parts(spec):
+    """(params key suffix, root, format) of the dataset and, for a composite, of each component."""
+    parts = [("root", spec["root"], spec["format"])]
+    for name, source in (spec.get("sources") or {}).items():
+        source = source if isinstance(source, dict) else {"root": source}
+        parts.append((f"sources.{name}.root", source.get("root") or f"data/raw/{name}", source.get("format", name)))
+    return parts
+
+
 def dataset_roots(spec):
-    return [spec["root"], *(spec.get("sources") or {}).values()]
+    """The dataset's root and, for a composite, each component's root."""
+    return [root for _, root, _ in dataset_parts(spec)]
 
 
 RUNNABLE = [name for name in DVC_DATASETS if present(name)]
@@ -127,14 +137,15 @@ def raw_inputs(wildcards):
     spec = dataset_spec(config, wildcards.dataset)
     if spec["root"] == SYNTH_ROOT:
         return [SYNTH_ROOT]
-    missing = [root for root in dataset_roots(spec) if not Path(root).exists()]
+    missing = [part for part in dataset_parts(spec) if not Path(part[1]).exists()]
     if missing:
+        key, root, fmt = missing[0]
+        section = "datasets" if wildcards.dataset in config["datasets"] else "catalogue"
         raise WorkflowError(
-            f"dataset {wildcards.dataset}: {missing[0]} does not exist. Real datasets are licensed and not "
-            f"shipped: create {missing[0]} and put the {spec['format']} files in it as released "
-            f"({LAYOUTS[spec['format']]}); layouts in docs/datasets.md#layouts. Or point "
-            f"{'datasets' if wildcards.dataset in config['datasets'] else 'catalogue'}.{wildcards.dataset}.root "
-            "in params.yaml to where they are."
+            f"dataset {wildcards.dataset}: {root} does not exist. Real datasets are licensed and not "
+            f"shipped: create {root} and put the {fmt} files in it as released "
+            f"({LAYOUTS.get(fmt, 'see docs/datasets.md')}); layouts in docs/datasets.md#layouts. Or point "
+            f"{section}.{wildcards.dataset}.{key} in params.yaml to where they are."
         )
     return [state.raw_fingerprint(wildcards.dataset, dataset_roots(spec))]
 

@@ -1,0 +1,44 @@
+"""MMEW: ``MMEW_Micro_Exp.xlsx``; frames in one folder per emotion.
+
+Columns ``Subject, Filename, OnsetFrame, ApexFrame, OffsetFrame, Action Units, Estimated Emotion,
+remarks``; frames ``<root>/Micro_Expression/<emotion>/<Filename>/1.jpg`` (the folder of the row's
+emotion, names matched ignoring case), 90 fps. Sample ids: ``<name>-<Subject>-<Filename>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from merec.datasets.locations import clip_folder
+from merec.datasets.sheets import SheetFormat
+
+ANNOTATION = "MMEW_Micro_Exp.xlsx"
+FRAMES = "Micro_Expression"
+
+
+@dataclass(frozen=True)
+class MmewFormat(SheetFormat):
+    """MMEW's table: the frame folder is chosen by the row's emotion."""
+
+    def clip_folder_of(self, base: Path, subject: str, clip: str, onset: int | None, emotion: str) -> Path:
+        """``Micro_Expression/<emotion>/<Filename>`` (the emotion as written, any case)."""
+        return clip_folder(base, emotion.strip() or "_", clip)
+
+
+FORMAT = MmewFormat(
+    fmt="mmew",
+    annotation=ANNOTATION,
+    layout=f"{ANNOTATION} and the frame folders {FRAMES}/<emotion>/<Filename>/1.jpg",
+    subject_col="Subject",
+    clip_col="Filename",
+    onset_col="OnsetFrame",
+    apex_col="ApexFrame",
+    offset_col="OffsetFrame",
+    aus_col="Action Units",
+    emotion_col="Estimated Emotion",
+    fps=90.0,
+    frames=FRAMES,
+)
+read = FORMAT.read
+match_key = FORMAT.match_key
