@@ -148,3 +148,18 @@ def test_evaluate_refuses_missing_or_stale_folds_and_seeds(tmp_path) -> None:
     write_fold(tmp_path / "flat" / "d-a", "d-a", [("s1", "d/a", "d-a", "negative", "negative")])
     with pytest.raises(MerecError, match="without a seed level"):
         runs.read_predictions(tmp_path / "flat", ["d-a"])
+
+
+def test_a_clip_an_earlier_stage_skipped_counts_as_an_error_and_is_listed(tmp_path) -> None:
+    toy_dataset(tmp_path)
+    labels = ["negative", "positive", "surprise", "negative"]
+    for i, subject in enumerate(("d/a", "d/b")):  # s4 lost its features: no prediction for it
+        fold = subject.replace("/", "-")
+        rows = [(f"s{j + 1}", subject, fold, labels[j], labels[j]) for j in (2 * i, 2 * i + 1) if j != 3]
+        write_fold(tmp_path / "folds" / "seed-0" / fold, fold, rows)
+    result = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "out", NO_OPTIONS, "toy")
+    assert result["samples_without_features"] == ["s4"] and result["n_samples_without_features"] == 1
+    assert result["accuracy"] == pytest.approx(3 / 4)  # not 3 / 3: the lost clip is a wrong answer
+    assert result["uar"] == pytest.approx((1 / 2 + 1 + 1) / 3)
+    predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert predictions.set_index("sample").loc["s4", "predicted"] == metrics.NO_PREDICTION

@@ -15,6 +15,9 @@ import pandas as pd
 import pytest
 
 from merec.datasets import load_samples
+from merec.datasets.casme3 import ERRATA as CASME3_ERRATA
+from merec.datasets.casme3 import FORMAT as CASME3_FORMAT
+from merec.datasets.errata import Erratum, apply_errata
 from merec.datasets.ingest import IngestParams, clips_folder
 from merec.datasets.ingest import run as ingest
 from tests.helpers.datasets import (
@@ -340,3 +343,19 @@ def test_composite_leave_one_dataset_out(tmp_path: Path) -> None:
     assert "only the 3class label set" in error_of("cross", spec, label_set="emotion")
     assert "needs a composite" in error_of("samm", sources["samm"] | {"folds": "dataset"})
     assert "at least two datasets" in error_of("cross", spec | {"sources": {"samm": sources["samm"]}})
+
+
+@pytest.mark.parametrize("fix", CASME3_ERRATA, ids=lambda fix: "-".join(text for _, text in fix.row) + f"-{fix.column}")
+def test_each_casme3_erratum_matches_its_row_as_released_and_only_that_row(fix: Erratum) -> None:
+    released = {column: "1" for column in CASME3_FORMAT.columns} | dict(fix.row)
+    if fix.column is not None:
+        released[fix.column] = fix.old
+    record = dict(released)
+    made, removed = apply_errata(record, CASME3_ERRATA)
+    if fix.column is None:
+        assert removed == fix.source and made == []
+    else:
+        assert removed is None and record[fix.column] == fix.new
+        assert {"field": fix.column, "old": fix.old, "new": fix.new, "source": fix.source} in made
+    other = dict(released, Subject="spNO.999")  # another subject's row with the same cells
+    assert apply_errata(dict(other), CASME3_ERRATA) == ([], None)

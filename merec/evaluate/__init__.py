@@ -8,6 +8,10 @@ their mean, next to the sample standard deviation over seeds (0 for one seed). P
 ``loso.csv`` are for inspection only; their macro scores use the classes present in that fold's
 ground truth.
 
+Every clip of the samples table counts: one that an earlier stage skipped (no features, so no
+prediction) is scored as an error and listed in ``metrics.json`` (``samples_without_features``),
+as MEGC scoring counts every clip.
+
 For a composite dataset (MEGC2019: subjects qualified by their component, ``casme2/01``,
 ``samm/006``, ``smic/s1``) the scores are also reported per component dataset, each pooled over
 that component's subjects.
@@ -41,6 +45,7 @@ from merec.evaluate.metrics import (
     pooled_by_seed,
     pooled_rows,
     summarise,
+    with_unpredicted,
 )
 from merec.evaluate.plots import plot_confusion, plot_learning_curve
 from merec.io import PathLike, write_csv, write_json
@@ -97,7 +102,12 @@ def run(
     samples = read_samples(samples_csv)
     classes = read_classes(samples_csv)
     folds = sorted(samples["fold"].unique())
-    predictions = read_predictions(folds_dir, folds, seeds)
+    predictions, unpredicted = with_unpredicted(read_predictions(folds_dir, folds, seeds), samples)
+    if unpredicted:
+        LOG.warning(
+            "%d sample(s) have no prediction (an earlier stage skipped them) and count as errors: %s",
+            len(unpredicted), ", ".join(unpredicted[:10]) + (" ..." if len(unpredicted) > 10 else ""),
+        )  # fmt: skip
     absent = sorted(set(classes) - set(predictions["label"]))
     if absent:
         LOG.warning("classes %s never occur in the ground truth; they count as 0 in UF1/UAR", absent)
@@ -136,7 +146,8 @@ def run(
         "per_seed": {str(s): {k: round(v, 6) for k, v in values.items()} for s, values in per_seed.items()},
         "n_samples": int(predictions["sample"].nunique()),
         "n_folds": len(folds),
-        "n_samples_without_features": int(len(samples) - predictions["sample"].nunique()),
+        "n_samples_without_features": len(unpredicted),
+        "samples_without_features": unpredicted,  # counted as errors in every score
     }
     if per_dataset:
         metrics["per_dataset"] = {

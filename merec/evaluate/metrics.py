@@ -14,6 +14,23 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support, recall_score
 
 SCORES = ("uf1", "uar", "accuracy")
+NO_PREDICTION = "(no prediction)"  # the prediction of a clip that lost its features: always wrong
+
+
+def with_unpredicted(predictions: pd.DataFrame, samples: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``predictions`` plus, for every seed, a wrong row for each sample of the table it lacks.
+
+    A clip that an earlier stage left out (face or flow failure under ``on_error: skip``) is an
+    error in UF1/UAR, as MEGC scoring counts every clip; its probabilities are NaN. Also returns
+    the ids of those samples.
+    """
+    missing = sorted(set(samples["sample"]) - set(predictions["sample"]))
+    if not missing:
+        return predictions, []
+    lost = samples[samples["sample"].isin(missing)][["sample", "subject", "fold", "label"]]
+    rows = [lost.assign(seed=seed, predicted=NO_PREDICTION) for seed in sorted(predictions["seed"].unique())]
+    table = pd.concat([predictions, *rows], ignore_index=True)
+    return table.sort_values(["seed", "fold", "sample"], kind="stable").reset_index(drop=True), missing
 
 
 def scores(truth: Sequence[str], predicted: Sequence[str], classes: Sequence[str]) -> dict[str, float]:
