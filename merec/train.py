@@ -383,9 +383,15 @@ def train_fold(
         val = (val_inputs | extras, val_labels)
     started = time.perf_counter()
     partners = mirror_partner(features.roi_names)
-    fitted = _fit(
-        model, params, prepared(split.fit_rows), val, criterion, extras, partners, seed, f"train {fold} seed {seed}"
-    )
+    if getattr(model, "closed_form", False):
+        fit_inputs, fit_labels = prepared(split.fit_rows)
+        weights = class_weights(labels[split.fit_rows], len(classes), params.class_weighting)
+        accuracy = model.fit(fit_inputs | extras, fit_labels, weights, seed)
+        fitted = _Fit([{"epoch": 1, "train_loss": float("nan"), "train_accuracy": accuracy}], 1, False)
+    else:
+        fitted = _fit(
+            model, params, prepared(split.fit_rows), val, criterion, extras, partners, seed, f"train {fold} seed {seed}"
+        )
     predictions = _predict(
         model, _to_tensors(inputs, split.test_rows, scales, device) | extras, samples, split, classes
     )

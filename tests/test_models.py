@@ -10,11 +10,15 @@ from merec.errors import MerecError
 from merec.models import MODELS, build_model, model_options
 from merec.models.aurel import AURelNet, normalised_adjacency, roi_au_prior
 from merec.models.c3d import SqueezeExcite3d
+from merec.models.mdmo import mdmo_features
 
 ROI_NAMES = ["right_brow", "left_brow", "nose", "mouth_left"]
 AUS = [1, 2, 12, 25, 17]
 SHAPES = {"apex": (3, 16, 16), "face": (4, 3, 16, 16), "rois": (4, 4, 3, 8, 8), "adjacency": (5, 5)}
-OPTIONS = {"stst": {"dropout": 0.0}, "aurel": {"dropout": 0.0, "width": 16}, "c3d": {"dropout": 0.0, "se": True}}
+OPTIONS = {
+    "stst": {"dropout": 0.0}, "aurel": {"dropout": 0.0, "width": 16}, "c3d": {"dropout": 0.0, "se": True}, "mdmo": {},
+}  # fmt: skip
+NETWORKS = [name for name in MODELS if name != "mdmo"]  # trained by gradient descent
 
 
 def toy_batch(n: int = 12, seed: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -42,7 +46,7 @@ def test_models_map_a_batch_to_class_logits(name: str) -> None:
     assert make(name)(batch).shape == (5, 3)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_a_few_training_steps_lower_the_loss(name: str) -> None:
     batch, labels = toy_batch()
     model = make(name)
@@ -57,7 +61,7 @@ def test_a_few_training_steps_lower_the_loss(name: str) -> None:
     assert losses[-1] < 0.5 * losses[0]
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_models_are_deterministic_under_a_seed(name: str) -> None:
     batch, _ = toy_batch(4)
     first, second, other = make(name, seed=1), make(name, seed=1), make(name, seed=2)
@@ -166,3 +170,36 @@ def test_the_params_schema_lists_every_model_option() -> None:
     assert sorted(sections) == sorted(MODELS)
     for name in MODELS:
         assert sorted(sections[name]["properties"]) == sorted(model_options(name)), name
+
+
+# ---------------------------------------------------------------------------------------------
+# mdmo: the classical baseline
+
+
+def test_mdmo_feature_is_the_main_direction_mean_normalised_by_the_largest_roi() -> None:
+    rois = torch.zeros(1, 2, 3, 3, 4, 4)
+    rois[0, 0, :, 0, :3] = 2.0  # ROI 0: 12 of 16 pixels move right by 2, 4 pixels up by 5
+    rois[0, 0, :, 1, 3] = 5.0
+    rois[0, 1, :, 1] = -1.0  # ROI 1: every pixel moves down by 1
+    features = mdmo_features(rois, bins=8, stabilise=False).view(2, 2)
+    assert torch.allclose(features[0], torch.tensor([1.0, 0.0]))  # the main sector: right, length 2 -> 1
+    assert torch.allclose(features[1], torch.tensor([0.0, -0.5]))  # relative to the largest ROI
+
+
+def test_mdmo_fits_in_closed_form_and_separates_the_toy_classes() -> None:
+    batch, labels = toy_batch(24)
+    model = make("mdmo")
+    accuracy = model.fit(batch, labels, torch.ones(3), seed=0)
+    assert accuracy == 1.0
+    assert (model(toy_batch(12, seed=5)[0]).argmax(1) == toy_batch(12, seed=5)[1]).float().mean() == 1.0
+    again = make("mdmo")
+    again.fit(batch, labels, torch.ones(3), seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True))
+
+
+def test_mdmo_never_predicts_a_class_missing_from_training() -> None:
+    batch, labels = toy_batch(24)
+    keep = labels != 2
+    model = make("mdmo")
+    model.fit({"rois": batch["rois"][keep]}, labels[keep], torch.ones(3), seed=0)
+    assert set(model(batch).argmax(1).tolist()) <= {0, 1}

@@ -306,3 +306,22 @@ def test_two_training_processes_write_identical_folds(tmp_path: Path) -> None:
             assert a == b
         else:
             assert first.read_bytes() == second.read_bytes(), relative
+
+
+def test_the_mdmo_baseline_trains_in_closed_form_within_the_same_protocol(tmp_path) -> None:
+    features = toy_features(noise=0.0)
+    rng = np.random.default_rng(1)
+    rois = rng.normal(0, 0.05, features.inputs["rois"].shape).astype(np.float32)
+    for i, label in enumerate(features.samples["label"]):
+        angle = 2 * np.pi * CLASSES.index(label) / 3  # each class moves ROI 0 its own way
+        rois[i, 0, :, 0] += np.cos(angle)
+        rois[i, 0, :, 1] += np.sin(angle)
+    features.inputs["rois"] = rois
+    result = train_fold(features, CLASSES, "d-1", params(model="mdmo"))
+    assert (result.predictions["predicted"] == result.predictions["label"]).all()
+    assert len(result.history) == 1 and result.info["epochs_run"] == 1
+    assert "d/1" not in result.info["train_subjects"]
+    write_fold(result, tmp_path / "fold")
+    again = build_model("mdmo", 3, {"rois": rois.shape[1:]})
+    again.load_state_dict(torch.load(tmp_path / "fold" / "model.pt", weights_only=True))
+    assert torch.equal(again.weight, result.model.weight)

@@ -16,7 +16,10 @@ graph's nodes) for models that use them to initialise weights.
 * ``stst``: STSTNet-style shallow triple-stream 2D CNN on ``apex`` (:mod:`merec.models.stst`);
 * ``aurel``: ROI encoder + ROI self-attention + AU graph convolution on ``rois`` and
   ``adjacency`` (:mod:`merec.models.aurel`);
-* ``c3d``: compact 3D CNN with optional squeeze-excitation on ``face`` (:mod:`merec.models.c3d`).
+* ``c3d``: compact 3D CNN with optional squeeze-excitation on ``face`` (:mod:`merec.models.c3d`);
+* ``mdmo``: the classical baseline, MDMO features of ``rois`` + a linear SVM fitted in closed form
+  (:mod:`merec.models.mdmo`); a model with ``closed_form = True`` is trained by its ``fit``
+  method instead of the epoch loop.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from torch import nn
 from merec.config import checked_section
 from merec.errors import MerecError
 
-MODELS = ("stst", "aurel", "c3d")
+MODELS = ("stst", "aurel", "c3d", "mdmo")
 
 
 def model_class(name: str) -> type[nn.Module]:
@@ -46,6 +49,10 @@ def model_class(name: str) -> type[nn.Module]:
         from merec.models.c3d import C3DNet
 
         return C3DNet
+    if name == "mdmo":
+        from merec.models.mdmo import MDMOSVM
+
+        return MDMOSVM
     raise MerecError(f"train.model: unknown model {name!r}; choose one of {', '.join(MODELS)}")
 
 
