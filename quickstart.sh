@@ -30,7 +30,7 @@ fi
 case "${1:-run}" in
     run)
         snakemake --cores "${CORES:-all}"  # rule all: LOSO metrics and frame strips of every dataset
-        python -c "import json; m = json.load(open('results/synth/metrics.json')); print('pooled LOSO: UF1 {uf1:.3f}  UAR {uar:.3f}  accuracy {accuracy:.3f}  ({n_samples} samples, {n_folds} folds)'.format(**m))"
+        python -c "import json; m = json.load(open('results/synth/metrics.json')); ci = m.get('uf1_ci95'); print('pooled LOSO: UF1 {uf1:.3f}  UAR {uar:.3f}  accuracy {accuracy:.3f}  ({n_samples} samples, {n_folds} folds)'.format(**m) + (f'; UF1 95% interval {ci[0]:.3f}-{ci[1]:.3f} (subject bootstrap)' if ci else ''))"
         echo "metrics written to results/synth/metrics.json"
         ;;
     test)

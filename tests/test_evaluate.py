@@ -163,3 +163,41 @@ def test_a_clip_an_earlier_stage_skipped_counts_as_an_error_and_is_listed(tmp_pa
     assert result["uar"] == pytest.approx((1 / 2 + 1 + 1) / 3)
     predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
     assert predictions.set_index("sample").loc["s4", "predicted"] == metrics.NO_PREDICTION
+
+
+def test_subject_bootstrap_scores_equal_sklearn_on_every_drawn_pool() -> None:
+    from merec.evaluate.bootstrap import confusion_counts, scores_of_confusion, subject_bootstrap
+
+    rng = np.random.default_rng(0)
+    n = 60
+    predictions = pd.DataFrame({
+        "seed": np.repeat([0, 1], n // 2), "subject": [f"d/{i % 6}" for i in range(n)],
+        "label": rng.choice(CLASSES3, n), "predicted": rng.choice([*CLASSES3, metrics.NO_PREDICTION], n),
+    })  # fmt: skip
+    counts, subjects = confusion_counts(predictions, CLASSES3)
+    picks = [0, 0, 3, 5, 5, 5]  # one draw: subject 0 twice, 3 once, 5 three times
+    pooled = sum(counts[:, s] for s in picks)
+    values = scores_of_confusion(pooled)
+    for i, seed in enumerate((0, 1)):
+        rows = pd.concat([predictions[(predictions["seed"] == seed) & (predictions["subject"] == subjects[s])]
+                          for s in picks])  # fmt: skip
+        expected = metrics.scores(rows["label"], rows["predicted"], CLASSES3)
+        assert values["uf1"][i] == pytest.approx(expected["uf1"]) and values["uar"][i] == pytest.approx(expected["uar"])
+        assert values["accuracy"][i] == pytest.approx(expected["accuracy"])
+    interval = subject_bootstrap(predictions, CLASSES3, draws=500)
+    assert interval == subject_bootstrap(predictions, CLASSES3, draws=500)  # fixed draws
+    point = np.mean(
+        [metrics.scores(g["label"], g["predicted"], CLASSES3)["uf1"] for _, g in predictions.groupby("seed")]
+    )
+    low, high = interval["uf1_ci95"]
+    assert low < point < high and high - low > 0.05
+
+
+def test_metrics_json_carries_the_interval(tmp_path) -> None:
+    toy_dataset(tmp_path)
+    write_seed(tmp_path / "folds", 0, ["negative", "negative", "surprise", "negative"])
+    result = evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "out", NO_OPTIONS, "toy")
+    assert result["uf1_ci95"][0] <= result["uf1"] <= result["uf1_ci95"][1]
+    assert "subject-level bootstrap" in result["interval"]
+    none = evaluate.EvaluateParams.from_mapping({"bootstrap": 0})
+    assert "uf1_ci95" not in evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "o2", none, "toy")

@@ -12,6 +12,10 @@ Every clip of the samples table counts: one that an earlier stage skipped (no fe
 prediction) is scored as an error and listed in ``metrics.json`` (``samples_without_features``),
 as MEGC scoring counts every clip.
 
+With ``evaluate.bootstrap`` draws (default 2000) ``metrics.json`` also holds 95% intervals of
+the headline scores (``uf1_ci95``, ...) from a subject-level bootstrap
+(:mod:`merec.evaluate.bootstrap`).
+
 For a composite dataset (MEGC2019: subjects qualified by their component, ``casme2/01``,
 ``samm/006``, ``smic/s1``) the scores are also reported per component dataset, each pooled over
 that component's subjects.
@@ -37,6 +41,7 @@ from sklearn.metrics import confusion_matrix
 
 from merec.config import Params
 from merec.datasets.ingest import read_classes, read_samples
+from merec.evaluate.bootstrap import LEVEL, subject_bootstrap
 from merec.evaluate.metrics import (
     SCORES,
     component,
@@ -58,9 +63,11 @@ CURVE_VALUES = CURVE_COLUMNS[3:]
 
 @dataclass(frozen=True)
 class EvaluateParams(Params):
-    """The ``evaluate`` section (no options yet; the seeds are ``train.seeds``)."""
+    """The ``evaluate`` section: ``bootstrap`` draws of the subject-level interval (0: none);
+    the seeds are ``train.seeds``."""
 
     section = "evaluate"
+    bootstrap: int
 
 
 def learning_curves(folds_dir: PathLike, predictions: pd.DataFrame) -> pd.DataFrame:
@@ -141,14 +148,22 @@ def run(
     title = f"{dataset} LOSO (pooled{', summed over ' + str(n_seeds) + ' seeds' if n_seeds > 1 else ''}): "
     title += f"UF1 {overall['uf1']:.3f}  UAR {overall['uar']:.3f}"
     plot_confusion(matrix, classes, title, out / "confusion.png")
-    metrics: dict[str, Any] = {k: round(v, 6) for k, v in overall.items()} | {
-        "n_seeds": n_seeds,
-        "per_seed": {str(s): {k: round(v, 6) for k, v in values.items()} for s, values in per_seed.items()},
-        "n_samples": int(predictions["sample"].nunique()),
-        "n_folds": len(folds),
-        "n_samples_without_features": len(unpredicted),
-        "samples_without_features": unpredicted,  # counted as errors in every score
-    }
+    interval: dict[str, Any] = {}
+    if params.bootstrap:
+        interval = subject_bootstrap(predictions, classes, params.bootstrap)
+        interval["interval"] = f"{LEVEL:.0%} subject-level bootstrap, {params.bootstrap} draws"
+    metrics: dict[str, Any] = (
+        {k: round(v, 6) for k, v in overall.items()}
+        | interval
+        | {
+            "n_seeds": n_seeds,
+            "per_seed": {str(s): {k: round(v, 6) for k, v in values.items()} for s, values in per_seed.items()},
+            "n_samples": int(predictions["sample"].nunique()),
+            "n_folds": len(folds),
+            "n_samples_without_features": len(unpredicted),
+            "samples_without_features": unpredicted,  # counted as errors in every score
+        }
+    )
     if per_dataset:
         metrics["per_dataset"] = {
             name: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in values.items()}
@@ -164,6 +179,8 @@ def run(
         overall["uar"],
         overall["accuracy"],
     )
+    if interval:
+        LOG.info("  %s: UF1 %s, UAR %s", interval["interval"], interval["uf1_ci95"], interval["uar_ci95"])
     for name, values in per_dataset.items():
         LOG.info("  %s: UF1 %.4f UAR %.4f", name, values["uf1"], values["uar"])
     return metrics
