@@ -5,11 +5,18 @@ For fold ``f`` (held-out subject ``f``) and AUs ``a_1..a_K`` (``au_graph.aus``),
 the samples of every OTHER subject; the diagonal is zero and rows of AUs never seen are zero.
 One ``<fold>.npz`` per fold holds ``adjacency`` (K, K) float32, ``counts`` (K, K) int64 (diagonal:
 occurrences), ``aus`` (K,), ``train_subjects`` and ``held_out``.
+
+``au_graph.graph`` picks the control graphs that measure what the graph contributes instead of
+assuming it: ``identity`` (no edges: every entry 0, the graph convolution sees only self loops),
+``uniform`` (every off-diagonal entry the mean of the fold's co-occurrence entries) and
+``shuffled`` (the fold's off-diagonal values at random places, a fixed permutation per fold);
+``counts`` stay the fold's real counts.
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +39,7 @@ class AuGraphParams(Params):
 
     section = "au_graph"
     aus: tuple[int, ...]
+    graph: str
 
 
 def au_matrix(au_strings: Sequence[str], aus: Sequence[int]) -> np.ndarray:
@@ -55,12 +63,35 @@ def cooccurrence(occurrence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return counts, adjacency.astype(np.float32)
 
 
-def fold_graph(samples: pd.DataFrame, held_out_fold: str, aus: Sequence[int]) -> dict[str, np.ndarray]:
+def control_graph(adjacency: np.ndarray, graph: str, fold: str) -> np.ndarray:
+    """The ``au_graph.graph`` variant of a fold's co-occurrence matrix (see the module docstring)."""
+    if graph == "cooccurrence":
+        return adjacency
+    k = len(adjacency)
+    off = ~np.eye(k, dtype=bool)
+    if graph == "identity":
+        return np.zeros_like(adjacency)
+    if graph == "uniform":
+        out = np.zeros_like(adjacency)
+        out[off] = adjacency[off].mean() if k > 1 else 0.0
+        return out
+    if graph == "shuffled":
+        rng = np.random.default_rng(zlib.crc32(fold.encode()))
+        out = np.zeros_like(adjacency)
+        out[off] = rng.permutation(adjacency[off])
+        return out
+    raise MerecError(f"au_graph.graph = {graph!r}; use cooccurrence, identity, uniform or shuffled")
+
+
+def fold_graph(
+    samples: pd.DataFrame, held_out_fold: str, aus: Sequence[int], graph: str = "cooccurrence"
+) -> dict[str, np.ndarray]:
     """The AU graph of one fold, from the training subjects only."""
     train = samples[samples["fold"] != held_out_fold]
     if len(train) == len(samples):
         raise MerecError(f"fold {held_out_fold!r} is not a subject of the samples table")
     counts, adjacency = cooccurrence(au_matrix(train["aus"].fillna("").astype(str).tolist(), aus))
+    adjacency = control_graph(adjacency, graph, held_out_fold)
     return {
         "adjacency": adjacency,
         "counts": counts,
@@ -77,6 +108,6 @@ def run(samples_csv: PathLike, output_dir: PathLike, params: AuGraphParams) -> i
     folds = sorted(samples["fold"].unique())
     with atomic_dir(output_dir) as tmp:
         for fold in folds:
-            save_npz(Path(tmp) / f"{fold}.npz", **fold_graph(samples, fold, aus))
-    LOG.info("wrote AU graphs of %d folds over AUs %s", len(folds), list(aus))
+            save_npz(Path(tmp) / f"{fold}.npz", **fold_graph(samples, fold, aus, params.graph))
+    LOG.info("wrote %s AU graphs of %d folds over AUs %s", params.graph, len(folds), list(aus))
     return len(folds)

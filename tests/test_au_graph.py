@@ -39,3 +39,16 @@ def test_au_graph_run_writes_one_file_per_fold(tmp_path) -> None:
     assert au_graph.run(table, tmp_path / "graphs", au_graph.AuGraphParams.from_mapping({"aus": [1, 2, 4]})) == 3
     assert sorted(p.name for p in (tmp_path / "graphs").iterdir()) == ["d-a.npz", "d-b.npz", "d-c.npz"]
     assert load_npz(tmp_path / "graphs" / "d-a.npz")["adjacency"].shape == (3, 3)
+
+
+def test_control_graphs_keep_the_shape_and_remove_the_structure() -> None:
+    real = au_graph.fold_graph(samples_table(), "d-c", [1, 2, 4, 7, 12, 15])["adjacency"]
+    off = ~np.eye(len(real), dtype=bool)
+    identity = au_graph.fold_graph(samples_table(), "d-c", [1, 2, 4, 7, 12, 15], "identity")
+    assert not identity["adjacency"].any() and identity["counts"].any()
+    uniform = au_graph.fold_graph(samples_table(), "d-c", [1, 2, 4, 7, 12, 15], "uniform")["adjacency"]
+    assert np.allclose(uniform[off], real[off].mean()) and not np.diag(uniform).any()
+    shuffled = au_graph.fold_graph(samples_table(), "d-c", [1, 2, 4, 7, 12, 15], "shuffled")["adjacency"]
+    assert sorted(shuffled[off]) == sorted(real[off]) and not np.array_equal(shuffled, real)
+    again = au_graph.fold_graph(samples_table(), "d-c", [1, 2, 4, 7, 12, 15], "shuffled")["adjacency"]
+    assert np.array_equal(shuffled, again)
