@@ -69,6 +69,7 @@ class TrainParams(Params):
     seeds: tuple[int, ...]
     device: str
     class_weighting: str
+    labels: str
     augment_flip: bool
     schedule: str
     label_smoothing: float
@@ -261,6 +262,17 @@ def split_fold(samples: pd.DataFrame, fold: str, val_subjects: int, seed: int) -
     return FoldSplit(test_rows, fit_rows, val_rows, chosen)
 
 
+def shuffled_training_labels(labels: np.ndarray, split: FoldSplit, fold: str, seed: int) -> np.ndarray:
+    """The control ``train.labels: shuffled``: the fitted and validation rows' labels permuted
+    among themselves (a fixed permutation per fold and seed); the held-out labels stay true, so
+    scores measure what a model learns from labels that carry no information: chance."""
+    out = labels.copy()
+    rows = np.concatenate([split.fit_rows, split.val_rows])
+    rng = np.random.default_rng([seed, zlib.crc32(fold.encode()), 1])
+    out[rows] = labels[rows][rng.permutation(len(rows))]
+    return out
+
+
 def _label_indices(samples: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
     unknown = sorted(set(samples["label"]) - set(classes))
     if unknown:
@@ -359,6 +371,8 @@ def train_fold(
     samples = features.samples
     labels = _label_indices(samples, classes)
     split = split_fold(samples, fold, params.validation.subjects, seed)
+    if params.labels == "shuffled":
+        labels = shuffled_training_labels(labels, split, fold, seed)
     device = resolve_device(params.device)
     seed_everything(seed, device)
     extras = {} if adjacency is None else {"adjacency": torch.from_numpy(np.asarray(adjacency)).float().to(device)}

@@ -325,3 +325,15 @@ def test_the_mdmo_baseline_trains_in_closed_form_within_the_same_protocol(tmp_pa
     again = build_model("mdmo", 3, {"rois": rois.shape[1:]})
     again.load_state_dict(torch.load(tmp_path / "fold" / "model.pt", weights_only=True))
     assert torch.equal(again.weight, result.model.weight)
+
+
+def test_the_shuffled_label_control_falls_to_chance_and_keeps_the_true_test_labels() -> None:
+    features = toy_features(n_subjects=4, per_class=4)
+    real = pd.concat([train_fold(features, CLASSES, f"d-{s}", params(epochs=8)).predictions for s in range(4)])
+    assert (real["predicted"] == real["label"]).mean() == 1.0
+    shuffled = pd.concat(
+        [train_fold(features, CLASSES, f"d-{s}", params(epochs=8, labels="shuffled")).predictions for s in range(4)]
+    )
+    assert shuffled["label"].tolist() == real["label"].tolist()  # the held-out labels are the true ones
+    accuracy = (shuffled["predicted"] == shuffled["label"]).mean()
+    assert accuracy < 0.6  # 48 clips, 3 classes: chance is 1/3; learning the real labels gives 1.0
