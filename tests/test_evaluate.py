@@ -201,3 +201,20 @@ def test_metrics_json_carries_the_interval(tmp_path) -> None:
     assert "subject-level bootstrap" in result["interval"]
     none = evaluate.EvaluateParams.from_mapping({"bootstrap": 0})
     assert "uf1_ci95" not in evaluate.run(tmp_path / "samples.csv", tmp_path / "folds", tmp_path / "o2", none, "toy")
+
+
+def test_paired_difference_is_resolved_only_when_its_interval_excludes_zero() -> None:
+    from merec.evaluate.bootstrap import paired_difference
+
+    rng = np.random.default_rng(1)
+    n = 120
+    base = pd.DataFrame({"seed": 0, "sample": [f"c{i}" for i in range(n)], "subject": [f"d/{i % 12}" for i in range(n)],
+                         "label": rng.choice(CLASSES3, n)})  # fmt: skip
+    base["predicted"] = np.where(rng.random(n) < 0.5, base["label"], rng.choice(CLASSES3, n))
+    same = paired_difference(base, base.copy(), CLASSES3, draws=500)
+    assert same["uf1"]["difference"] == 0.0 and not same["uf1"]["resolved"]
+    better = base.assign(predicted=base["label"])  # every clip right
+    gain = paired_difference(base, better, CLASSES3, draws=500)
+    assert gain["accuracy"]["difference"] > 0.2 and gain["accuracy"]["resolved"]
+    low, high = gain["uf1"]["ci95"]
+    assert 0 < low <= gain["uf1"]["difference"] <= high

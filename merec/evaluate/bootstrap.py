@@ -67,3 +67,38 @@ def subject_bootstrap(
         f"{name}_ci95": [round(float(v), 6) for v in np.percentile(values[name].mean(axis=1), [tail, 100 - tail])]
         for name in SCORES
     }
+
+
+def paired_difference(
+    base: pd.DataFrame, other: pd.DataFrame, classes: Sequence[str], draws: int, seed: int = 0
+) -> dict[str, dict[str, float | list[float] | bool]]:
+    """``other`` minus ``base`` on the same clips: the mean-over-seeds pooled difference of each
+    score, its 95% interval from a paired subject bootstrap (one draw resamples the same subjects
+    for both), and ``resolved``: whether the interval excludes 0."""
+    if set(base["sample"]) != set(other["sample"]):
+        raise ValueError("paired differences need predictions of the same clips")
+    base_counts, subjects = confusion_counts(base, classes)
+    other_counts, other_subjects = confusion_counts(other, classes)
+    assert subjects == other_subjects
+    rng = np.random.default_rng(seed)
+    picks = rng.multinomial(len(subjects), np.full(len(subjects), 1 / len(subjects)), size=draws)
+    drawn = {
+        name: scores_of_confusion(np.einsum("ds,eskc->dekc", picks, counts))
+        for name, counts in (("base", base_counts), ("other", other_counts))
+    }
+    point = {
+        name: scores_of_confusion(counts.sum(axis=1))
+        for name, counts in (("base", base_counts), ("other", other_counts))
+    }
+    tail = (1 - LEVEL) / 2 * 100
+    out: dict[str, dict[str, float | list[float] | bool]] = {}
+    for score in SCORES:
+        differences = drawn["other"][score].mean(axis=1) - drawn["base"][score].mean(axis=1)
+        low, high = (float(v) for v in np.percentile(differences, [tail, 100 - tail]))
+        value = float(point["other"][score].mean() - point["base"][score].mean())
+        out[score] = {
+            "difference": round(value, 6),
+            "ci95": [round(low, 6), round(high, 6)],
+            "resolved": low > 0 or high < 0,
+        }
+    return out

@@ -1,4 +1,4 @@
-"""Ablation table: what each stage contributes, UF1/UAR as mean ± sd over seeds.
+"""Ablation table: what each stage contributes, UF1/UAR as mean ± sd over seeds, with intervals.
 
 Runs the Snakemake workflow once per configuration, each in its own working copy under
 ``ablation/<name>/`` (git-ignored): the baseline is ``params.yaml`` as it is, every other row changes
@@ -7,11 +7,16 @@ metadata, so a row reruns only the stages its change affects (a model row trains
 magnification row also recomputes magnify and features). Every row trains each fold with every
 seed of ``--seeds``.
 
+Each row reports its per-seed pooled scores, their mean ± sd, the 95% subject-bootstrap interval
+of the mean (from its ``metrics.json``), and its difference from the baseline on the same clips
+with a paired subject-bootstrap interval: "not resolved" where that interval contains 0.
+
     python workflow/scripts/ablation.py                      # the default table, seeds 0 1 2
-    python workflow/scripts/ablation.py --cores 8 --output docs/ablation.md
+    python workflow/scripts/ablation.py --cores 8 --output docs/ablation.md --json ablation.json
     python workflow/scripts/ablation.py --row magnify.alpha=8 --row train.lr=0.003
 
-The table goes to stdout and, with ``--output``, into a Markdown file.
+The table goes to stdout and, with ``--output``, into a Markdown file; ``--json`` writes every
+number (the file the README quotes).
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 from workspace import environment, project_files
+
+from merec.evaluate.bootstrap import paired_difference
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = "results/{dataset}/loso.csv"
@@ -38,7 +46,10 @@ DEFAULT_ROWS = (
     "magnify.method=none",
     "train.model=stst",
     "train.model=c3d",
+    "train.model=mdmo",
+    "au_graph.graph=identity",
 )
+BOOTSTRAP_DRAWS = 2000
 SHARED = ("data", "results", "models")  # hard-linked from the baseline copy (merec replaces, never edits, files)
 COPIED = (".snakemake/metadata", ".snakemake/merec")  # rewritten in place: real copies (mtimes kept)
 
@@ -98,16 +109,33 @@ def run_workflow(workdir: Path, target: str, cores: str) -> None:
 
 def table(rows: list[dict[str, Any]], seeds: list[int]) -> str:
     lines = [
-        f"| configuration | UF1 (mean ± sd, seeds {', '.join(map(str, seeds))}) | UAR | minutes |",
-        "|---|---:|---:|---:|",
+        f"| configuration | UF1 (mean ± sd, seeds {', '.join(map(str, seeds))}) | UF1 95% interval | UAR | "
+        "UF1 minus baseline (95% interval) | minutes |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         m = row["metrics"]
+        low, high = m.get("uf1_ci95", [float("nan")] * 2)
+        diff = row.get("versus_baseline")
+        if diff is None:
+            versus = "(baseline)"
+        else:
+            d = diff["uf1"]
+            verdict = "" if d["resolved"] else ", not resolved"
+            versus = f"{d['difference']:+.3f} ({d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}{verdict})"
         lines.append(
-            f"| {row['name']} | {m['uf1']:.3f} ± {m.get('uf1_sd', 0.0):.3f} | "
-            f"{m['uar']:.3f} ± {m.get('uar_sd', 0.0):.3f} | {row['minutes']:.1f} |"
+            f"| {row['name']} | {m['uf1']:.3f} ± {m.get('uf1_sd', 0.0):.3f} | {low:.3f}-{high:.3f} | "
+            f"{m['uar']:.3f} ± {m.get('uar_sd', 0.0):.3f} | {versus} | {row['minutes']:.1f} |"
         )
     return "\n".join(lines)
+
+
+def _predictions(workdir: Path, dataset: str) -> pd.DataFrame:
+    return pd.read_csv(workdir / "results" / dataset / "predictions.csv", dtype={"sample": str, "subject": str})
+
+
+def _classes(workdir: Path, dataset: str) -> list[str]:
+    return json.loads((workdir / "data" / "interim" / dataset / "classes.json").read_text())["classes"]
 
 
 def main() -> int:
@@ -118,6 +146,7 @@ def main() -> int:
     parser.add_argument("--cores", default="all")
     parser.add_argument("--workdir", type=Path, default=ROOT / "ablation")
     parser.add_argument("--output", type=Path, help="also write the table to this Markdown file")
+    parser.add_argument("--json", type=Path, help="also write every number to this JSON file")
     args = parser.parse_args()
     base_params = yaml.safe_load((ROOT / "params.yaml").read_text())
     set_param(base_params, "train.seeds", args.seeds)
@@ -138,7 +167,13 @@ def main() -> int:
         print(f"[{index + 1}/{len(configurations)}] {name} ...", file=sys.stderr, flush=True)
         run_workflow(workdir, target, args.cores)
         metrics = json.loads((workdir / "results" / args.dataset / "metrics.json").read_text())
-        rows.append({"name": name, "metrics": metrics, "minutes": (time.perf_counter() - started) / 60})
+        row: dict[str, Any] = {"name": name, "metrics": metrics, "minutes": (time.perf_counter() - started) / 60}
+        if index:
+            classes = _classes(baseline_copy, args.dataset)
+            row["versus_baseline"] = paired_difference(
+                _predictions(baseline_copy, args.dataset), _predictions(workdir, args.dataset), classes, BOOTSTRAP_DRAWS
+            )
+        rows.append(row)
         print(table(rows[-1:], args.seeds).splitlines()[-1], file=sys.stderr, flush=True)
     text = table(rows, args.seeds)
     print(text)
@@ -146,6 +181,27 @@ def main() -> int:
         args.output.write_text(
             f"<!-- written by: python workflow/scripts/ablation.py --output {args.output} -->\n{text}\n"
         )
+    if args.json:
+        record = {
+            "command": " ".join(["python", "workflow/scripts/ablation.py", *sys.argv[1:]]),
+            "date": time.strftime("%Y-%m-%d"),
+            "seeds": args.seeds,
+            "dataset": args.dataset,
+            "synth_seed": base_params.get("synth", {}).get("seed"),
+            "bootstrap_draws": BOOTSTRAP_DRAWS,
+            "rows": [
+                {
+                    "name": row["name"],
+                    "minutes": round(row["minutes"], 2),
+                    "per_seed": row["metrics"].get("per_seed"),
+                    **{k: row["metrics"].get(k) for k in ("uf1", "uf1_sd", "uf1_ci95", "uar", "uar_sd", "uar_ci95")},
+                    "versus_baseline": row.get("versus_baseline"),
+                }
+                for row in rows
+            ],
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
     return 0
 
 
