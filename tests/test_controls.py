@@ -25,6 +25,8 @@ def _control_run(tmp_path: Path, **changes: dict) -> dict:
     params = copy.deepcopy(TINY_PARAMS)
     params["synth"] |= {"subjects": 4, "samples_per_class": 3}  # 36 clips: enough for the test to mean something
     params.setdefault("train", {})["model"] = "mdmo"  # closed form: the control costs no training time
+    params.setdefault("interpolate", {})["method"] = "linear"  # nothing moves: interpolation and
+    params.setdefault("magnify", {})["method"] = "none"  # magnification have nothing to work on
     for section, values in changes.items():
         params.setdefault(section, {}).update(values)
     root = make_copy(tmp_path, params)
