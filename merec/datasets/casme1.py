@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from merec.datasets.cells import RowProblem, cell_text
+from merec.datasets.cells import subject_number
 from merec.datasets.sheets import SheetFormat
 
 ANNOTATION = "CASME.xlsx"
@@ -24,10 +24,7 @@ class Casme1Format(SheetFormat):
 
     def subject_id(self, value: Any) -> str:
         """``1``, ``"01"`` or ``"sub01"`` -> ``"01"``."""
-        text = cell_text(value).casefold().removeprefix("sub")
-        if not (text.isascii() and text.isdigit()):
-            raise RowProblem(f"{cell_text(value)!r} is not a CASME subject number (like 1 or 01)")
-        return f"{int(text):02d}"
+        return subject_number(value, 2, "1 or 01", prefix="sub")
 
     def folder_parts(self, subject: str, clip: str) -> tuple[str, ...]:
         """``sub01/EP01_5``."""

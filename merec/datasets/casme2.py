@@ -9,18 +9,16 @@ work too, or ``""`` for the root itself). Sample ids: ``<name>-01-EP02_01f``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from merec.datasets.cells import RowProblem, cell_text
+from merec.datasets.cells import subject_number
 from merec.datasets.sheets import SheetFormat
 
 ANNOTATION = "CASME2-coding-20140508.xlsx"
 #: Other names the CASME II annotation is distributed under (same columns), looked for in this order.
 ALTERNATIVES = ("CASME2-coding-20190701.xlsx", "CASME2-coding-updated.xlsx", "CASME2_label_Ver_2.xls")
 FRAMES = "CASME2_RAW_selected"
-_SUBJECT = re.compile(r"(?:sub)?([0-9]+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -29,11 +27,7 @@ class Casme2Format(SheetFormat):
 
     def subject_id(self, value: Any) -> str:
         """``"01"``, ``1``, ``1.0`` or ``"sub01"`` -> ``"01"``."""
-        text = cell_text(value)
-        match = _SUBJECT.fullmatch(text)
-        if not match:
-            raise RowProblem(f"{text!r} is not a CASME II subject number (like 01)")
-        return f"{int(match.group(1)):02d}"
+        return subject_number(value, 2, "01", prefix="sub")
 
     def folder_parts(self, subject: str, clip: str) -> tuple[str, ...]:
         """``sub01/EP02_01f``."""

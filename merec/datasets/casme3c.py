@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from merec.datasets.cells import RowProblem, cell_text
+from merec.datasets.cells import subject_number
 from merec.datasets.sheets import SheetFormat
 
 ANNOTATION = "CAS(ME)3_part_C_ME.xlsx"
@@ -24,10 +24,7 @@ class Casme3cFormat(SheetFormat):
 
     def subject_id(self, value: Any) -> str:
         """``1``, ``1.0`` or ``"01"`` -> ``"01"``."""
-        text = cell_text(value)
-        if not (text.isascii() and text.isdigit()):
-            raise RowProblem(f"{text!r} is not a CAS(ME)³ part C subject number (like 1)")
-        return f"{int(text):02d}"
+        return subject_number(value, 2, "1 or 01")
 
     def folder_parts(self, subject: str, clip: str) -> tuple[str, ...]:
         """``01/11/color``."""

@@ -73,6 +73,15 @@ def frame_number(value: Any) -> int:
     return int(text.split(".")[0])
 
 
+def subject_number(value: Any, digits: int, example: str, prefix: str = "") -> str:
+    """A numeric Subject cell (``6``, ``6.0``, ``"006"``, or ``"<prefix>06"``) zero-padded to ``digits``."""
+    text = cell_text(value)
+    bare = text[len(prefix) :] if prefix and text.casefold().startswith(prefix) else text
+    if not (bare.isascii() and bare.isdigit()):
+        raise RowProblem(f"{text!r} is not a subject number (like {example})")
+    return f"{int(bare):0{digits}d}"
+
+
 MISSING_FRAME = frozenset({"", "/", "-1", "-", "n/a", "na", "none", "?"})
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from merec.datasets.cells import RowProblem, cell_text
+from merec.datasets.cells import subject_number
 from merec.datasets.sheets import SheetFormat
 
 ANNOTATION = "SAMM_Micro_FACS_Codes_v2.xlsx"
@@ -23,10 +23,7 @@ class SammFormat(SheetFormat):
 
     def subject_id(self, value: Any) -> str:
         """``6``, ``6.0`` or ``"006"`` -> ``"006"``."""
-        text = cell_text(value)
-        if not (text.isascii() and text.isdigit()):
-            raise RowProblem(f"{text!r} is not a SAMM subject number (like 6 or 006)")
-        return f"{int(text):03d}"
+        return subject_number(value, 3, "6 or 006")
 
 
 FORMAT = SammFormat(
