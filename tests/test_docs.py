@@ -27,3 +27,28 @@ def test_the_readme_quotes_the_stage_cost_benchmark() -> None:
             f"{row['kernel_s'] * 1e3:.0f} ms x {row['kernel_count']}",
             f"{row['estimate_s']:.0f}",
         ], row["stage"]
+
+
+def _ablation_cells(row: dict) -> list[str]:
+    low, high = row["uf1_ci95"]
+    versus = row["versus_baseline"]
+    if versus is None:
+        difference = ""
+    else:
+        d = versus["uf1"]
+        verdict = "" if d["resolved"] else ", not resolved"
+        difference = f"{d['difference']:+.3f} ({d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}{verdict})"
+    return [f"{row['uf1']:.3f} ± {row['uf1_sd']:.3f}", f"{low:.3f}-{high:.3f}", difference]
+
+
+def test_the_readme_quotes_the_ablation_result_file() -> None:
+    data = json.loads((REPO / "benchmarks/results/ablation.json").read_text())
+    readme = (REPO / "README.md").read_text()
+    results = readme[readme.index("## Results on the embedded dataset") :].split("**Speed**")[0]
+    assert data["command"] in results and data["date"] in results
+    for row in data["rows"]:
+        name = "default" if row["versus_baseline"] is None else f"`{row['name']}`"
+        line = re.search(rf"^\| {re.escape(name)} \|.*$", results, re.M)
+        assert line, row["name"]
+        cells = [cell.strip() for cell in line.group(0).strip("|").split("|")]
+        assert cells[1:] == _ablation_cells(row), row["name"]
