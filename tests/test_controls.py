@@ -23,7 +23,7 @@ LEVEL = 0.001
 
 def _control_run(tmp_path: Path, **changes: dict) -> dict:
     params = copy.deepcopy(TINY_PARAMS)
-    params["synth"] |= {"subjects": 4, "samples_per_class": 2}  # 24 clips: chance 1/3, above 15 right fails
+    params["synth"] |= {"subjects": 4, "samples_per_class": 2}  # 24 clips: 16 or more right fails at chance 1/3
     params.setdefault("train", {})["model"] = "mdmo"  # closed form: the control costs no training time
     params.setdefault("interpolate", {})["method"] = "linear"  # nothing moves: interpolation and
     params.setdefault("magnify", {})["method"] = "none"  # magnification have nothing to work on
