@@ -8,30 +8,13 @@ has it, ``Action Units`` (ApexF1 is the apex; ApexF2, a second apex of some clip
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-from merec.datasets.cells import subject_number
-from merec.datasets.sheets import SheetFormat
+from merec.datasets.casme2 import Casme2Format
 
 ANNOTATION = "CASME.xlsx"
 FRAMES = "CASME_raw_selected"
 
 
-@dataclass(frozen=True)
-class Casme1Format(SheetFormat):
-    """CASME's table: two-digit subjects, frame folders ``subNN/<Filename>``."""
-
-    def subject_id(self, value: Any) -> str:
-        """``1``, ``"01"`` or ``"sub01"`` -> ``"01"``."""
-        return subject_number(value, 2, "1 or 01", prefix="sub")
-
-    def folder_parts(self, subject: str, clip: str) -> tuple[str, ...]:
-        """``sub01/EP01_5``."""
-        return (f"sub{subject}", clip)
-
-
-FORMAT = Casme1Format(
+FORMAT = Casme2Format(  # same subject cells and subNN folders as CASME II
     fmt="casme",
     annotation=ANNOTATION,
     layout=f"{ANNOTATION} and the frame folders {FRAMES}/sub01/<Filename>/",
