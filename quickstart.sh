@@ -35,7 +35,7 @@ case "${1:-run}" in
         ;;
     test)
         shift || true
-        python -m pytest -q -n 2 --dist loadgroup "$@"   # the workflow tests share one build, on one worker
+        python -m pytest -q -n 2 --dist loadscope "$@"   # a module's tests on one worker: its fixtures built once
         ;;
     *)
         echo "usage: ./quickstart.sh [run|test [pytest args]]" >&2

@@ -116,7 +116,7 @@ def kernels(root: Path, params: dict[str, Any]) -> dict[str, dict[str, float]]:
     from merec.io import load_npz, read_image
     from merec.magnify import MagnifyParams, make_magnifier
     from merec.shards import read_stage, stage_samples
-    from merec.synth.clips import SynthParams, _load_photos, _render_clip, _Subject, plan_clips
+    from merec.synth.clips import SynthParams, _render_clip, make_subjects, plan_clips
     from merec.train import TrainParams, load_features, train_fold
 
     torch.set_num_threads(1)
@@ -131,10 +131,8 @@ def kernels(root: Path, params: dict[str, Any]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
 
     synth = SynthParams.from_params(params)
-    rng = np.random.default_rng(synth.seed)
-    photos = _load_photos(synth.photos)
-    clip = plan_clips(synth, rng)[0]
-    subject = _Subject(photos[0][1], photos[0][2], False, synth, rng)
+    clip = plan_clips(synth, np.random.default_rng(synth.seed))[0]
+    subject = make_subjects(synth)[clip.subject]
     out["synth"] = {
         "seconds": best_of(lambda: _render_clip(subject, clip, synth, np.random.default_rng(0))),
         "count": n_clips,

@@ -73,6 +73,30 @@ def detect_faces(image: np.ndarray, upsample: int = 0, min_score: float = 0.0) -
     return sorted(faces, key=lambda face: -face.score)
 
 
+RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+SAME_PERSON_DISTANCE = 0.6  # dlib's documented threshold: descriptors of one person lie closer than this
+
+
+@functools.lru_cache(maxsize=1)
+def _recognition_model() -> object:
+    import dlib
+
+    path = models_dir() / RECOGNITION_FILE
+    if not path.is_file():
+        raise MerecError(f"{path} is missing: reinstall face_recognition_models")
+    return dlib.face_recognition_model_v1(str(path))
+
+
+def face_descriptor(image: np.ndarray, face: Face) -> np.ndarray:
+    """dlib's 128-d face-recognition descriptor of a detected face (Euclidean distance < 0.6: same person)."""
+    import dlib
+
+    _, predictor = _dlib_models()
+    left, top, right, bottom = face.box
+    shape = predictor(np.ascontiguousarray(image), dlib.rectangle(left, top, right, bottom))
+    return np.asarray(_recognition_model().compute_face_descriptor(np.ascontiguousarray(image), shape))
+
+
 def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Centres of the subject's right eye (image left) and left eye (image right)."""
     return landmarks[GROUPS["right_eye"]].mean(axis=0), landmarks[GROUPS["left_eye"]].mean(axis=0)

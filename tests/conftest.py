@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +42,24 @@ def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny project built once by Snakemake and committed (tests clone it: tests.helpers.workflow.clone)."""
+def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The tiny project built once by Snakemake and committed (tests clone it: tests.helpers.workflow.clone).
+
+    Under pytest-xdist the workers share one build: the first to need it builds it, under a file lock,
+    in the folder above the workers' own temporary folders; the others wait for it and reuse it.
+    """
     from tests.helpers.workflow import build
 
-    return build(tmp_path_factory.mktemp("built"))
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    folder, done = shared / "built", shared / "built.done"
+    with open(shared / "built.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed half-way
+            folder.mkdir()
+            done.write_text(str(build(folder)))
+    return Path(done.read_text())
 
 
 @pytest.fixture(scope="session")

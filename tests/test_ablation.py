@@ -7,11 +7,13 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from tests.helpers.workflow import clone, run
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built")]  # one worker builds the tiny project once
+pytestmark = pytest.mark.slow
 
 
 def test_ablation_table_reruns_only_what_each_row_changes(built: Path, tmp_path: Path) -> None:
@@ -41,3 +43,38 @@ def test_ablation_table_reruns_only_what_each_row_changes(built: Path, tmp_path:
     assert versus["ci95"][0] <= versus["difference"] <= versus["ci95"][1]
     assert versus["resolved"] == (versus["ci95"][0] > 0 or versus["ci95"][1] < 0)
     assert "not resolved" in rows[2] or versus["resolved"]
+
+
+def _predictions(subjects: int, seed_hits: dict[int, float], rng_seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    classes = ["negative", "positive", "surprise"]
+    for seed, hit_rate in seed_hits.items():
+        for s in range(subjects):
+            for k, label in enumerate(classes):
+                predicted = label if rng.random() < hit_rate else classes[(k + 1) % 3]
+                rows.append(
+                    {"seed": seed, "subject": f"s{s}", "sample": f"s{s}-{k}", "label": label, "predicted": predicted}
+                )
+    return pd.DataFrame(rows)
+
+
+def test_rows_over_several_draws_pool_each_draws_subjects_as_their_own() -> None:
+    sys.path.insert(0, str(Path(__file__).parents[1] / "workflow" / "scripts"))
+    from ablation import pooled_over_draws, summarise_row
+
+    classes = ["negative", "positive", "surprise"]
+    by_draw = {0: _predictions(6, {0: 0.9, 1: 0.8}, 0), 1: _predictions(6, {0: 0.7, 1: 0.6}, 1)}
+    pooled = pooled_over_draws(by_draw)
+    assert pooled["subject"].nunique() == 12 and len(pooled) == 72  # subject s0 of draw 0 is not s0 of draw 1
+    runs = {
+        draw: {"metrics": {"per_seed": {"0": {"uf1": 0.9 - draw / 5, "uar": 0.9, "accuracy": 0.9},
+                                        "1": {"uf1": 0.8 - draw / 5, "uar": 0.8, "accuracy": 0.8}}},
+               "predictions": frame, "minutes": 1.0}
+        for draw, frame in by_draw.items()
+    }  # fmt: skip
+    base = summarise_row("baseline", runs, classes, None)
+    assert abs(base["uf1"] - 0.75) < 1e-9 and base["uf1_sd"] > 0  # mean and sd over the four (draw, seed) runs
+    assert base["uf1_ci95"][0] < base["uf1_ci95"][1] and set(base["per_draw"]) == {"0", "1"}
+    same = summarise_row("same", runs, classes, base)
+    assert same["versus_baseline"]["uf1"]["difference"] == 0 and not same["versus_baseline"]["uf1"]["resolved"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 from tests.helpers import REPO
 
@@ -29,26 +30,34 @@ def test_the_readme_quotes_the_stage_cost_benchmark() -> None:
         ], row["stage"]
 
 
-def _ablation_cells(row: dict) -> list[str]:
-    low, high = row["uf1_ci95"]
-    versus = row["versus_baseline"]
-    if versus is None:
-        difference = ""
-    else:
-        d = versus["uf1"]
-        verdict = "" if d["resolved"] else ", not resolved"
-        difference = f"{d['difference']:+.3f} ({d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}{verdict})"
-    return [f"{row['uf1']:.3f} ± {row['uf1_sd']:.3f}", f"{low:.3f}-{high:.3f}", difference]
-
-
 def test_the_readme_quotes_the_ablation_result_file() -> None:
+    sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+    from ablation import readme_table
+
     data = json.loads((REPO / "benchmarks/results/ablation.json").read_text())
     readme = (REPO / "README.md").read_text()
     results = readme[readme.index("## Results on the embedded dataset") :].split("**Speed**")[0]
     assert data["command"] in results and data["date"] in results
-    for row in data["rows"]:
-        name = "default" if row["versus_baseline"] is None else f"`{row['name']}`"
-        line = re.search(rf"^\| {re.escape(name)} \|.*$", results, re.M)
-        assert line, row["name"]
-        cells = [cell.strip() for cell in line.group(0).strip("|").split("|")]
-        assert cells[1:] == _ablation_cells(row), row["name"]
+    assert readme_table(data) in results
+
+
+def test_the_dataset_docs_quote_the_identity_benchmark() -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from identities import sentence
+
+    data = json.loads((REPO / "benchmarks/results/identities.json").read_text())
+    docs = " ".join((REPO / "docs/synthetic-dataset.md").read_text().split())
+    assert sentence(data) in docs
+    assert f"**{data['real']} of the {data['identities']} identities are real people" in docs
+
+
+def test_the_magnification_docs_quote_their_result_files() -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from magnification_gain import sentence
+    from magnification_quality import markdown
+
+    docs = (REPO / "docs/magnification.md").read_text()
+    gain = json.loads((REPO / "benchmarks/results/magnification_gain.json").read_text())
+    assert sentence(gain) in " ".join(docs.split())
+    quality = json.loads((REPO / "benchmarks/results/magnification_quality.json").read_text())
+    assert markdown(quality) in docs and quality["command"] in docs

@@ -22,7 +22,7 @@ import yaml
 
 from tests.helpers.workflow import clone, dvc_ran, run
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built")]  # one worker builds the tiny project once
+pytestmark = pytest.mark.slow
 QUEUED = {"alpha6": "magnify.alpha=6", "lr2": "train.lr=0.002"}
 QUEUE_TIMEOUT_S = 900
 

@@ -32,7 +32,7 @@ import torch
 
 from tests.helpers.workflow import TARGET, environment, planned_rules, snakemake
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built")]  # one worker builds the tiny project once
+pytestmark = pytest.mark.slow
 
 RESULTS = "results/synth"
 SAMPLE_STAGES = ("data/interim/synth", "data/processed/synth")

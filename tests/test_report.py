@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers.workflow import clone, run, snakemake
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built")]  # one worker builds the tiny project once
+pytestmark = pytest.mark.slow
 
 STRIPS = "results/synth/strips"
 

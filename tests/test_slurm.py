@@ -29,7 +29,7 @@ import yaml
 from tests.helpers import REPO
 from tests.helpers.workflow import TARGET, clone, environment
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built")]  # one worker builds the tiny project once
+pytestmark = pytest.mark.slow
 
 CLUSTER_SCRIPT = REPO / "workflow/scripts/slurm_cluster.sh"
 CANNOT_START = 77  # the script's exit status when SLURM cannot be provided on this machine

@@ -73,3 +73,61 @@ def test_synth_rejects_a_photo_without_a_face(tmp_path: Path) -> None:
     with pytest.raises(MerecError, match="no face"):
         generate(tmp_path / "out", SynthParams.from_mapping({"photos": [str(blank)], "subjects": 2}))
     assert not (tmp_path / "out").exists()
+
+
+def test_default_subjects_are_different_people() -> None:
+    from merec.landmarks import detect_faces
+    from merec.synth.identities import make_identities, shape_distance
+
+    identities = make_identities(12, np.random.default_rng([0, 1]))
+    assert [identity.real for identity in identities] == [True, True] + [False] * 10
+    assert len({identity.name for identity in identities}) == 12
+    real_pair = shape_distance(identities[0].landmarks, identities[1].landmarks)
+    for n, identity in enumerate(identities):
+        (face,) = detect_faces(identity.image, upsample=1)[:1]  # the face stage finds every identity
+        assert np.abs(face.landmarks - identity.landmarks).mean() < 5.0, identity.name
+        for other in identities[:n]:  # no two faces nearly alike in shape
+            assert shape_distance(identity.landmarks, other.landmarks) > 0.3 * real_pair, (identity.name, other.name)
+
+
+def test_subjects_move_their_own_way_unless_variation_is_off() -> None:
+    from merec.synth.identities import load_photos
+    from merec.synth.motion import AU_FIELDS, canonical_components, displacement_field, draw_style
+
+    face = load_photos([])[0].landmarks
+    rotation, iod, shape = np.eye(2), float(np.linalg.norm(face[42:48].mean(0) - face[36:42].mean(0))), (512, 512)
+
+    def field(style_components: tuple) -> np.ndarray:
+        return displacement_field(style_components, face, rotation, iod, shape).ravel()
+
+    first, second = (draw_style(np.random.default_rng(seed)) for seed in (1, 2))
+    same = draw_style(np.random.default_rng(3), variation=0.0)
+    canonical = field(canonical_components(AU_FIELDS[12]))
+    assert np.allclose(field(same.components[12]), canonical)
+    for au in (1, 4, 12, 15):
+        a, b = field(first.components[au]), field(second.components[au])
+        assert np.corrcoef(a, b)[0, 1] < 0.97, au  # the same AU, another morphology
+    assert (first.rise_power, first.fall_power) != (second.rise_power, second.fall_power)
+
+
+def test_appearance_carries_no_class_information(tmp_path: Path) -> None:
+    """Per-clip appearance statistics of the first frame (before any motion) predict the class at chance."""
+    from scipy.stats import binomtest
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    params = {"subjects": 8, "samples_per_class": 3, "frame_size": 128, "clip_frames": 32, "seed": 5}
+    generate(tmp_path / "synth", SynthParams.from_mapping(params))
+    samples = load_samples("synth", {"format": "samm", "root": str(tmp_path / "synth")}).samples
+    stats = []
+    for row in samples.itertuples():
+        first = read_image(sorted((tmp_path / "synth" / row.frames_dir).glob("*.jpg"))[0]).astype(np.float64)
+        thumbnail = first.mean(axis=2)[::32, ::32].ravel()
+        stats.append(np.concatenate([first.mean(axis=(0, 1)), first.std(axis=(0, 1)), thumbnail]))
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    folds = StratifiedKFold(4, shuffle=True, random_state=0)
+    predicted = cross_val_predict(model, np.array(stats), samples["label"].to_numpy(), cv=folds)
+    correct = int((predicted == samples["label"].to_numpy()).sum())
+    assert binomtest(correct, len(samples), 1 / 3, alternative="greater").pvalue > 0.001, correct

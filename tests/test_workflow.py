@@ -29,7 +29,7 @@ from tests.helpers.workflow import (
     snakemake,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built")]  # one worker builds the tiny project once
+pytestmark = pytest.mark.slow
 
 PARAM_CHANGES = {
     "magnify.alpha": (6.0, {"magnify", "features", "train", "evaluate", "strips"}),

@@ -2,22 +2,24 @@
 
 Generative model (documented in docs/synthetic-dataset.md):
 
-* **Subjects.** Subject ``s`` uses photo ``s % len(photos)`` (default: scikit-image's astronaut),
-  mirrored for every second pass over the photos, placed in the frame with its own scale, small
-  rotation, illumination gain, gamma and colour cast. Identity and appearance carry no class
-  information.
+* **Subjects.** Every subject is its own identity (:mod:`merec.synth.identities`): the real face
+  photos first (by default the two public-domain portraits that ship with scikit-image and
+  matplotlib), then landmark-driven morphs of them with another face geometry and skin tone. Each
+  is placed in the frame with its own scale, small rotation, illumination gain, gamma and colour
+  cast. Classes are balanced per subject: identity and appearance carry no class information.
 * **Micro-expression.** Each clip shows one expression made of action units (AUs). Every AU is a
-  smooth displacement field: Gaussian bumps anchored on dlib landmarks (brows, lids, cheeks, lip
-  corners, chin) moving in a fixed face-relative direction. Classes: *surprise* = AU1+AU2
-  (+AU5, +AU25), *positive* = AU12 (+AU6, +AU25), *negative* = one of five emotions with its FACS
-  prototype: anger AU4+AU7(+AU17), contempt a one-sided AU14 or AU12, disgust AU10(+AU4, +AU17),
-  fear AU1+AU4(+AU2, +AU20), sadness AU15(+AU1, +AU4, +AU17). The classes overlap in single AUs
-  (fear and surprise both raise the brows), so the whole spatial pattern decides. The peak
-  displacement is ``amplitude_px`` measured at a 128-px aligned crop (inter-ocular distance
-  46 px), scaled per sample by an intensity in [0.4, 1] with per-AU jitter; AU12/AU14 may be
-  one-sided. The temporal profile is a
-  raised cosine from onset to apex and back down to the offset, inside a longer clip.
-* **Nuisances.** A smooth random head drift (translation and rotation), eye blinks at random times,
+  smooth displacement field anchored on dlib landmarks (brows, lids, cheeks, lip corners, chin),
+  shaped by the subject's own AU morphology (:mod:`merec.synth.motion`: anchor, direction, extent,
+  elongation, asymmetry, a satellite component, the timing of rise and fall). Classes:
+  *surprise* = AU1+AU2 (+AU5, +AU25), *positive* = AU12 (+AU6, +AU25), *negative* = one of five
+  emotions with its FACS prototype: anger AU4+AU7(+AU17), contempt a one-sided AU14 or AU12,
+  disgust AU10(+AU4, +AU17), fear AU1+AU4(+AU2, +AU20), sadness AU15(+AU1, +AU4, +AU17). The
+  classes overlap in single AUs (fear and surprise both raise the brows), so the whole spatial
+  pattern decides. The peak displacement is ``amplitude_px`` measured at a 128-px aligned crop
+  (inter-ocular distance 46 px), scaled per sample by an intensity in [0.4, 1] with per-AU
+  jitter; AU12/AU14 may be one-sided. Skin shading follows the motion (``shading``).
+* **Nuisances.** A smooth random head drift (translation, in-plane rotation and a small
+  out-of-plane rotation whose parallax alignment cannot undo), eye blinks at random times,
   per-frame illumination flicker, Gaussian sensor noise and JPEG compression; the annotated onset,
   apex and offset differ from the true ones by up to ``annotation_jitter`` frames, as human
   coders' do.
@@ -30,7 +32,6 @@ so the SAMM adapter reads the result like the real dataset.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +40,23 @@ import numpy as np
 
 from merec.config import Params
 from merec.errors import MerecError
-from merec.io import PathLike, atomic_dir, read_image, write_image, write_json
-from merec.landmarks import Face, detect_faces, eye_centres, interocular_distance
+from merec.io import PathLike, atomic_dir, write_image, write_json
+from merec.landmarks import eye_centres, interocular_distance
 from merec.runtime import available_threads, ordered_map
+from merec.synth.identities import Identity, make_identities
+from merec.synth.motion import (
+    BLINK_FIELD,
+    REFERENCE_IOD,
+    AuStyle,
+    Component,
+    canonical_components,
+    displacement_field,
+    divergence,
+    draw_style,
+    face_depth,
+    parallax,
+    profile,
+)
 
 LOG = logging.getLogger("merec.synth")
 
@@ -51,25 +66,6 @@ SAMM_COLUMNS = [
     "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes",
 ]  # fmt: skip
 HEADER_ROW = 14  # SAMM's header sits on Excel row 14
-REFERENCE_IOD = 0.36 * 128  # inter-ocular distance (px) of a default 128-px aligned crop
-
-# AU -> list of (landmark indices whose mean anchors the bump, direction (x right, y down) in
-# face coordinates, sigma in inter-ocular distances). Directions are scaled by the AU amplitude.
-AU_FIELDS: dict[int, list[tuple[list[int], tuple[float, float], float]]] = {
-    1: [([20, 21], (0.15, -1.0), 0.22), ([22, 23], (-0.15, -1.0), 0.22)],
-    2: [([17, 18], (0.0, -1.0), 0.22), ([25, 26], (0.0, -1.0), 0.22)],
-    4: [([19, 20, 21], (0.5, 0.8), 0.25), ([22, 23, 24], (-0.5, 0.8), 0.25)],
-    5: [([37, 38], (0.0, -0.6), 0.14), ([43, 44], (0.0, -0.6), 0.14)],
-    6: [([40, 41, 31], (0.0, -0.8), 0.3), ([46, 47, 35], (0.0, -0.8), 0.3)],
-    7: [([40, 41], (0.0, -0.7), 0.14), ([46, 47], (0.0, -0.7), 0.14)],
-    12: [([48], (-0.7, -0.7), 0.22), ([54], (0.7, -0.7), 0.22)],
-    14: [([48], (0.7, -0.15), 0.2), ([54], (-0.7, -0.15), 0.2)],
-    10: [([50, 51], (0.0, -0.8), 0.18), ([52, 51], (0.0, -0.8), 0.18)],
-    15: [([48], (-0.2, 1.0), 0.22), ([54], (0.2, 1.0), 0.22)],
-    17: [([57, 58, 8], (0.0, -0.8), 0.25), ([57, 56, 8], (0.0, -0.8), 0.25)],
-    20: [([48], (-1.0, 0.1), 0.2), ([54], (1.0, 0.1), 0.2)],
-    25: [([57, 58], (0.0, 0.7), 0.18), ([57, 56], (0.0, 0.7), 0.18)],
-}
 # FACS prototypes (EMFACS-style) of the negative emotions: AU -> probability of appearing.
 # They overlap the other classes on purpose: fear raises the brows like surprise, contempt pulls
 # one lip corner like a one-sided smile, so the 3-class problem needs the whole pattern.
@@ -80,7 +76,7 @@ NEGATIVE_PROTOTYPES: dict[str, dict[str, float]] = {
     "Fear": {"1": 1.0, "2": 0.6, "4": 1.0, "20": 0.6},
     "Sadness": {"1": 0.8, "4": 0.8, "15": 1.0, "17": 0.4},
 }
-BLINK_FIELD = [([37, 38], (0.0, 1.0), 0.12), ([43, 44], (0.0, 1.0), 0.12)]
+BLINK = canonical_components(BLINK_FIELD)
 NEGATIVE_EMOTIONS = ("Anger", "Contempt", "Disgust", "Fear", "Sadness")
 OBJECTIVE_CLASS = {"Happiness": 1, "Surprise": 2, "Anger": 3, "Disgust": 4, "Sadness": 5, "Fear": 6, "Contempt": 7}
 
@@ -103,6 +99,11 @@ class SynthParams(Params):
     blink_prob: float
     annotation_jitter: int
     jpeg_quality: int
+    morph: float
+    au_variation: float
+    shading: float
+    head_rotation_deg: float
+    blink_px: float
 
 
 @dataclass
@@ -162,38 +163,6 @@ def _choose_expression(label: str, rng: np.random.Generator) -> tuple[str, dict[
     return emotion, aus
 
 
-def _bump_field(
-    specs: list[tuple[list[int], tuple[float, float], float]],
-    landmarks: np.ndarray,
-    rotation: np.ndarray,
-    iod: float,
-    shape: tuple[int, int],
-    sides: str = "",
-) -> np.ndarray:
-    """Displacement field (2, H, W) in pixels per unit amplitude (1 px at REFERENCE_IOD scale)."""
-    height, width = shape
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    out = np.zeros((2, height, width), np.float32)
-    unit = iod / REFERENCE_IOD
-    for index, (points, direction, sigma) in enumerate(specs):
-        if (sides == "R" and index == 1) or (sides == "L" and index == 0):
-            continue  # one-sided AU: subject's right = first (image-left) anchor
-        cx, cy = landmarks[points].mean(axis=0)
-        vector = rotation @ np.asarray(direction, np.float64) * unit
-        weight = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2.0 * (sigma * iod) ** 2))
-        out[0] += vector[0] * weight
-        out[1] += vector[1] * weight
-    return out
-
-
-def _profile(n_frames: int, onset: int, apex: int, offset: int) -> np.ndarray:
-    """Raised-cosine intensity: 0 before onset, 1 at apex, back to 0 at offset."""
-    t = np.arange(n_frames, dtype=np.float64)
-    rise = np.clip((t - onset) / max(apex - onset, 1), 0, 1)
-    fall = np.clip((offset - t) / max(offset - apex, 1), 0, 1)
-    return np.where(t <= apex, 0.5 - 0.5 * np.cos(np.pi * rise), 0.5 - 0.5 * np.cos(np.pi * fall))
-
-
 def _smooth_walk(n_frames: int, scale: float, rng: np.random.Generator) -> np.ndarray:
     """A smooth zero-start random drift of about ``scale`` amplitude."""
     steps = rng.normal(0.0, 1.0, n_frames)
@@ -203,37 +172,17 @@ def _smooth_walk(n_frames: int, scale: float, rng: np.random.Generator) -> np.nd
     return walk / peak * scale if peak > 0 else walk
 
 
-def _load_photos(photos: Sequence[str]) -> list[tuple[str, np.ndarray, Face]]:
-    """Photos and their detected faces (the largest-score face of each)."""
-    if photos:
-        images = [(str(p), read_image(p)) for p in photos]
-    else:
-        from skimage import data
-
-        images = [("skimage.data.astronaut", data.astronaut())]
-    loaded = []
-    for name, image in images:
-        faces = detect_faces(image, upsample=1)
-        if not faces:
-            raise MerecError(f"{name}: dlib finds no face in this photo; use a frontal face photo")
-        loaded.append((name, image, faces[0]))
-    return loaded
-
-
 class _Subject:
-    """One synthetic subject: a photo placed in the frame with its own appearance."""
+    """One synthetic subject: an identity placed in the frame with its own appearance and AU morphology."""
 
-    def __init__(self, photo: np.ndarray, face: Face, mirror: bool, params: SynthParams, rng: np.random.Generator):
+    def __init__(self, identity: Identity, style: AuStyle, params: SynthParams, rng: np.random.Generator):
         size = params.frame_size
-        if mirror:
-            photo = photo[:, ::-1].copy()
-            points = face.landmarks.copy()
-            points[:, 0] = photo.shape[1] - 1 - points[:, 0]
-            # keep dlib's index semantics after mirroring (image-left stays image-left)
-            points = points[_MIRROR_ORDER]
-        else:
-            points = face.landmarks
-        self.photo = photo.astype(np.float32)
+        points = identity.landmarks
+        self.identity = identity.name
+        self.real = identity.real
+        self.source = identity.source
+        self.style = style
+        self.photo = identity.image.astype(np.float32)
         right, left = eye_centres(points)
         iod = interocular_distance(points)
         target_iod = 0.22 * size * rng.uniform(0.9, 1.1)
@@ -247,9 +196,17 @@ class _Subject:
         self.landmarks = points @ self.forward[:, :2].T + self.forward[:, 2]
         self.rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         self.iod = target_iod
+        self.depth = face_depth(self.landmarks, target_iod, (size, size))
+        eyes = np.rint(np.mean(eye_centres(self.landmarks), axis=0)).astype(int)
+        self.pivot = float(self.depth[eyes[1], eyes[0]])
         self.gain = rng.uniform(0.8, 1.15)
         self.gamma = rng.uniform(0.85, 1.15)
         self.tint = rng.uniform(0.92, 1.08, 3)
+
+    def field(self, sides: tuple[tuple[Component, ...], ...], which: str = "") -> np.ndarray:
+        """A displacement field of this subject's face, per unit amplitude."""
+        size = self.depth.shape[0]
+        return displacement_field(sides, self.landmarks, self.rotation, self.iod, (size, size), which)
 
     def render(self, displacement: np.ndarray, shift: np.ndarray, angle: float, light: float) -> np.ndarray:
         """Frame with a displacement field (2, H, W) and a global head pose change, as float RGB."""
@@ -270,16 +227,14 @@ class _Subject:
         return frame * self.tint * self.gain * light
 
 
-# dlib index permutation that maps a mirrored face's landmarks back to dlib's semantics
-_MIRROR_ORDER = np.array(
-    list(range(16, -1, -1))  # jaw
-    + list(range(26, 16, -1))  # brows
-    + list(range(27, 31))  # nose bridge
-    + list(range(35, 30, -1))  # nostrils
-    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]  # eyes
-    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]  # outer lip
-    + [64, 63, 62, 61, 60, 67, 66, 65]  # inner lip
-)
+def make_subjects(params: SynthParams) -> dict[int, _Subject]:
+    """Every subject of the dataset: its identity, AU morphology and placement (own random stream)."""
+    rng = np.random.default_rng([params.seed, 1])
+    identities = make_identities(params.subjects, rng, params.photos, params.morph)
+    return {
+        number: _Subject(identity, draw_style(rng, params.au_variation), params, rng)
+        for number, identity in enumerate(identities, start=1)
+    }
 
 
 def plan_clips(params: SynthParams, rng: np.random.Generator) -> list[ClipSpec]:
@@ -321,29 +276,30 @@ def plan_clips(params: SynthParams, rng: np.random.Generator) -> list[ClipSpec]:
 
 def _render_clip(subject: _Subject, clip: ClipSpec, params: SynthParams, rng: np.random.Generator) -> list[np.ndarray]:
     size = params.frame_size
-    shape = (size, size)
     expression = np.zeros((2, size, size), np.float32)
     for code, intensity in clip.aus.items():
         number = int("".join(ch for ch in code if ch.isdigit()))
         side = code[0] if code[0] in "LR" else ""
-        field_ = _bump_field(AU_FIELDS[number], subject.landmarks, subject.rotation, subject.iod, shape, side)
-        expression += intensity * field_
+        expression += intensity * subject.field(subject.style.components[number], side)
     expression *= params.amplitude_px
-    blink_field = _bump_field(BLINK_FIELD, subject.landmarks, subject.rotation, subject.iod, shape) * (
-        0.14 * subject.iod / (subject.iod / REFERENCE_IOD)
-    )
-    profile = _profile(params.clip_frames, clip.onset, clip.apex, clip.offset)
+    blink_field = subject.field(BLINK) * params.blink_px
+    style = subject.style
+    timing = profile(params.clip_frames, clip.onset, clip.apex, clip.offset, style.rise_power, style.fall_power)
     unit = subject.iod / REFERENCE_IOD
     drift_x = _smooth_walk(params.clip_frames, params.head_motion_px * unit, rng)
     drift_y = _smooth_walk(params.clip_frames, params.head_motion_px * unit, rng)
     drift_angle = _smooth_walk(params.clip_frames, np.deg2rad(0.3) * params.head_motion_px, rng)
+    yaw = _smooth_walk(params.clip_frames, np.deg2rad(params.head_rotation_deg), rng)
+    pitch = _smooth_walk(params.clip_frames, np.deg2rad(params.head_rotation_deg), rng)
     light = 1.0 + params.flicker * rng.normal(0.0, 1.0, params.clip_frames)
     frames = []
     for t in range(params.clip_frames):
-        displacement = expression * profile[t]
+        skin = expression * timing[t]
         if clip.blink_at is not None and abs(t - clip.blink_at) <= 2:
-            displacement = displacement + blink_field * (1.0 - abs(t - clip.blink_at) / 3.0)
-        frame = subject.render(displacement, np.array([drift_x[t], drift_y[t]]), drift_angle[t], light[t])
+            skin = skin + blink_field * (1.0 - abs(t - clip.blink_at) / 3.0)
+        displacement = skin + parallax(subject.depth, yaw[t], pitch[t], subject.pivot)
+        shade = 1.0 + params.shading * divergence(skin)[..., None]
+        frame = subject.render(displacement, np.array([drift_x[t], drift_y[t]]), drift_angle[t], light[t]) * shade
         frame += rng.normal(0.0, params.noise_std, frame.shape)
         frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
     return frames
@@ -394,14 +350,8 @@ def generate(root: PathLike, params: SynthParams) -> list[ClipSpec]:
     """Write the synthetic dataset to ``root`` (replaced atomically) and return its clips."""
     if params.subjects < 2:
         raise MerecError("synth.subjects must be at least 2 for leave-one-subject-out evaluation")
-    rng = np.random.default_rng(params.seed)
-    photos = _load_photos(params.photos)
-    clips = plan_clips(params, rng)
-    subjects = {}
-    for index in range(params.subjects):
-        _, image, face = photos[index % len(photos)]
-        mirror = (index // len(photos)) % 2 == 1
-        subjects[index + 1] = _Subject(image, face, mirror, params, rng)
+    clips = plan_clips(params, np.random.default_rng(params.seed))
+    subjects = make_subjects(params)
     with atomic_dir(root) as tmp:
         jobs = [(clip, tmp / f"{clip.subject:03d}" / clip.filename) for clip in clips]
         work = ordered_map(_write_clip, jobs, available_threads(), "synth clips", _init_render, (subjects, params))
@@ -411,7 +361,11 @@ def generate(root: PathLike, params: SynthParams) -> list[ClipSpec]:
         write_json(
             tmp / "synth.json",
             {
-                "params": {**params.__dict__, "photos": [name for name, _, _ in photos]},
+                "params": params.__dict__,
+                "subjects": {
+                    f"{number:03d}": {"identity": subject.identity, "real": subject.real, "source": subject.source}
+                    for number, subject in subjects.items()
+                },
                 "clips": [clip.__dict__ for clip in clips],
             },
         )

@@ -1,22 +1,24 @@
-"""Ablation table: what each stage contributes, UF1/UAR as mean ± sd over seeds, with intervals.
+"""Ablation table: what each stage contributes, UF1/UAR as mean ± sd over seeds and data draws, with intervals.
 
-Runs the Snakemake workflow once per configuration, each in its own working copy under
-``ablation/<name>/`` (git-ignored): the baseline is ``params.yaml`` as it is, every other row changes
-one value of it. Copies share the baseline's finished artifacts through hard links and Snakemake's
-metadata, so a row reruns only the stages its change affects (a model row trains and evaluates; a
-magnification row also recomputes magnify and features). Every row trains each fold with every
-seed of ``--seeds``.
+Runs the Snakemake workflow once per configuration and data draw, each in its own working copy
+under ``ablation/`` (git-ignored): the baseline is ``params.yaml`` as it is, every other row changes
+one value of it. Copies share finished artifacts through hard links and Snakemake's metadata: the
+baseline of the workspace's own draw reuses what the workspace has built, and each row reuses its
+draw's baseline, so a row reruns only the stages its change affects (a model row trains and
+evaluates; a magnification row also recomputes magnify and features). Every row trains each fold
+with every seed of ``--seeds``; ``--draws`` (``synth.seed`` values) repeats everything on other
+draws of the embedded dataset.
 
-Each row reports its per-seed pooled scores, their mean ± sd, the 95% subject-bootstrap interval
-of the mean (from its ``metrics.json``), and its difference from the baseline on the same clips
-with a paired subject-bootstrap interval: "not resolved" where that interval contains 0.
+Each row reports its per-draw and per-seed pooled scores, their mean ± sd over every (draw, seed)
+run, the 95% subject-bootstrap interval (over the pooled predictions of all draws, each draw's
+subjects its own), and its difference from the baseline on the same clips with a paired
+subject-bootstrap interval: "not resolved" where that interval contains 0.
 
-    python workflow/scripts/ablation.py                      # the default table, seeds 0 1 2
-    python workflow/scripts/ablation.py --cores 8 --output docs/ablation.md --json ablation.json
+    python workflow/scripts/ablation.py --seeds 0 1 --draws 0 1 --cores 2 --json benchmarks/results/ablation.json
     python workflow/scripts/ablation.py --row magnify.alpha=8 --row train.lr=0.003
 
 The table goes to stdout and, with ``--output``, into a Markdown file; ``--json`` writes every
-number (the file the README quotes).
+number (the file the README quotes, through :func:`readme_table`).
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 from workspace import environment, project_files
 
-from merec.evaluate.bootstrap import paired_difference
+from merec.evaluate.bootstrap import paired_difference, subject_bootstrap
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = "results/{dataset}/loso.csv"
@@ -107,15 +110,18 @@ def run_workflow(workdir: Path, target: str, cores: str) -> None:
         raise SystemExit(f"{workdir.name}: snakemake failed; see {workdir / 'ablation.log'}")
 
 
-def table(rows: list[dict[str, Any]], seeds: list[int]) -> str:
+def table(rows: list[dict[str, Any]], seeds: list[int], draws: list[int]) -> str:
+    per_draw = len(draws) > 1
     lines = [
-        f"| configuration | UF1 (mean ± sd, seeds {', '.join(map(str, seeds))}) | UF1 95% interval | UAR | "
-        "UF1 minus baseline (95% interval) | minutes |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| configuration | UF1 (mean ± sd, seeds {', '.join(map(str, seeds))}"
+        + (f"; draws {', '.join(map(str, draws))}" if per_draw else "")
+        + ") | UF1 95% interval | UAR | "
+        + ("UF1 per draw | " if per_draw else "")
+        + "UF1 minus baseline (95% interval) | minutes |",
+        "|---|---:|---:|---:|" + ("---:|" if per_draw else "") + "---:|---:|",
     ]
     for row in rows:
-        m = row["metrics"]
-        low, high = m.get("uf1_ci95", [float("nan")] * 2)
+        low, high = row.get("uf1_ci95") or [float("nan")] * 2
         diff = row.get("versus_baseline")
         if diff is None:
             versus = "(baseline)"
@@ -123,11 +129,58 @@ def table(rows: list[dict[str, Any]], seeds: list[int]) -> str:
             d = diff["uf1"]
             verdict = "" if d["resolved"] else ", not resolved"
             versus = f"{d['difference']:+.3f} ({d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}{verdict})"
+        draw_cells = " / ".join(f"{row['per_draw'][str(d)]['uf1']:.3f}" for d in draws) + " | " if per_draw else ""
         lines.append(
-            f"| {row['name']} | {m['uf1']:.3f} ± {m.get('uf1_sd', 0.0):.3f} | {low:.3f}-{high:.3f} | "
-            f"{m['uar']:.3f} ± {m.get('uar_sd', 0.0):.3f} | {versus} | {row['minutes']:.1f} |"
+            f"| {row['name']} | {row['uf1']:.3f} ± {row['uf1_sd']:.3f} | {low:.3f}-{high:.3f} | "
+            f"{row['uar']:.3f} ± {row['uar_sd']:.3f} | {draw_cells}{versus} | {row['minutes']:.1f} |"
         )
     return "\n".join(lines)
+
+
+def readme_table(record: dict[str, Any]) -> str:
+    """The README's results table from an ``--json`` record (the README quotes it; a test keeps them in step)."""
+    draws = record.get("draws", [record.get("synth_seed")])
+    per_draw = len(draws) > 1
+    lines = [
+        "| configuration | UF1 (mean ± sd) | UF1 95% interval | "
+        + ("UF1 per draw (" + " / ".join(map(str, draws)) + ") | " if per_draw else "")
+        + "UF1 minus default (95% interval) |",
+        "|---|---:|---:|" + ("---:|" if per_draw else "") + "---:|",
+    ]
+    for row in record["rows"]:
+        low, high = row["uf1_ci95"]
+        versus = row["versus_baseline"]
+        if versus is None:
+            name, difference = "default", ""
+        else:
+            d = versus["uf1"]
+            verdict = "" if d["resolved"] else ", not resolved"
+            name = "`" + row["name"] + "`"
+            difference = f"{d['difference']:+.3f} ({d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}{verdict})"
+        draw_cells = " / ".join(f"{row['per_draw'][str(d)]['uf1']:.3f}" for d in draws) + " | " if per_draw else ""
+        lines.append(
+            f"| {name} | {row['uf1']:.3f} ± {row['uf1_sd']:.3f} | {low:.3f}-{high:.3f} | {draw_cells}{difference} |"
+        )
+    return "\n".join(lines) + "\n\n" + verdicts(record)
+
+
+def verdicts(record: dict[str, Any]) -> str:
+    """Which rows differ from the default by more than their paired interval, and which do not."""
+    groups: dict[str, list[str]] = {"below": [], "above": [], "not resolved": []}
+    for row in record["rows"][1:]:
+        d = row["versus_baseline"]["uf1"]
+        kind = "not resolved" if not d["resolved"] else "below" if d["difference"] < 0 else "above"
+        groups[kind].append("`" + row["name"] + "`")
+    parts = [
+        f"{label}: {', '.join(names)}."
+        for label, names in (
+            ("Resolved below the default", groups["below"]),
+            ("Resolved above the default", groups["above"]),
+            ("Not resolved (the paired interval contains 0)", groups["not resolved"]),
+        )
+        if names
+    ]
+    return " ".join(parts)
 
 
 def _predictions(workdir: Path, dataset: str) -> pd.DataFrame:
@@ -138,9 +191,50 @@ def _classes(workdir: Path, dataset: str) -> list[str]:
     return json.loads((workdir / "data" / "interim" / dataset / "classes.json").read_text())["classes"]
 
 
+def pooled_over_draws(by_draw: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """Predictions of several data draws as one set: each draw's subjects and clips are its own."""
+    frames = []
+    for draw, predictions in sorted(by_draw.items()):
+        frame = predictions.copy()
+        frame["subject"] = f"draw{draw}/" + frame["subject"].astype(str)
+        frame["sample"] = f"draw{draw}/" + frame["sample"].astype(str)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarise_row(name: str, runs: dict[int, dict[str, Any]], classes: list[str], baseline: dict | None) -> dict:
+    """One configuration over its draws: per draw, over every (draw, seed) run, and against the baseline."""
+    scores = {
+        key: [v[key] for run in runs.values() for v in run["metrics"]["per_seed"].values()]
+        for key in ("uf1", "uar", "accuracy")
+    }
+    pooled = pooled_over_draws({draw: run["predictions"] for draw, run in runs.items()})
+    row: dict[str, Any] = {"name": name, "minutes": sum(run["minutes"] for run in runs.values()), "pooled": pooled}
+    for key, values in scores.items():
+        row[key] = float(np.mean(values))
+        row[f"{key}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    if len(runs) == 1:  # one draw: the run's own metrics.json interval
+        (run,) = runs.values()
+        row |= {k: run["metrics"].get(k) for k in ("uf1_ci95", "uar_ci95")}
+    else:
+        row |= subject_bootstrap(pooled, classes, BOOTSTRAP_DRAWS)
+    row["per_draw"] = {
+        str(draw): {
+            "per_seed": run["metrics"].get("per_seed"),
+            **{k: run["metrics"].get(k) for k in ("uf1", "uf1_sd", "uf1_ci95", "uar", "uar_sd", "uar_ci95")},
+        }
+        for draw, run in runs.items()
+    }
+    row["versus_baseline"] = (
+        None if baseline is None else paired_difference(baseline["pooled"], pooled, classes, BOOTSTRAP_DRAWS)
+    )
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--draws", type=int, nargs="+", help="synth.seed values (data draws); default: params.yaml's")
     parser.add_argument("--row", action="append", help="section.key=value changed from the baseline (repeatable)")
     parser.add_argument("--dataset", default="synth")
     parser.add_argument("--cores", default="all")
@@ -151,31 +245,40 @@ def main() -> int:
     base_params = yaml.safe_load((ROOT / "params.yaml").read_text())
     set_param(base_params, "train.seeds", args.seeds)
     base_params["train"].pop("seed", None)
+    own_draw = base_params.get("synth", {}).get("seed", 0)
+    draws = args.draws or [own_draw]
     target = TARGET.format(dataset=args.dataset)
-    configurations = [("baseline (params.yaml)", base_params)]
-    for text in args.row or DEFAULT_ROWS:
-        key, value = parse_change(text)
-        params = copy.deepcopy(base_params)  # key order kept: Snakemake compares params in order
-        set_param(params, key, value)
-        configurations.append((f"{key}: {value}", params))
-    rows = []
-    baseline_copy = args.workdir / "baseline"
-    for index, (name, params) in enumerate(configurations):
-        workdir = baseline_copy if index == 0 else args.workdir / f"row{index}"
-        make_copy(ROOT, workdir, params, None if index == 0 else baseline_copy)
-        started = time.perf_counter()
-        print(f"[{index + 1}/{len(configurations)}] {name} ...", file=sys.stderr, flush=True)
-        run_workflow(workdir, target, args.cores)
-        metrics = json.loads((workdir / "results" / args.dataset / "metrics.json").read_text())
-        row: dict[str, Any] = {"name": name, "metrics": metrics, "minutes": (time.perf_counter() - started) / 60}
-        if index:
-            classes = _classes(baseline_copy, args.dataset)
-            row["versus_baseline"] = paired_difference(
-                _predictions(baseline_copy, args.dataset), _predictions(workdir, args.dataset), classes, BOOTSTRAP_DRAWS
-            )
-        rows.append(row)
-        print(table(rows[-1:], args.seeds).splitlines()[-1], file=sys.stderr, flush=True)
-    text = table(rows, args.seeds)
+    changes = [parse_change(text) for text in args.row or DEFAULT_ROWS]
+    names = ["baseline (params.yaml)"] + [f"{key}: {value}" for key, value in changes]
+    runs: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in names}
+    total = len(draws) * len(names)
+    for d, draw in enumerate(draws):
+        draw_params = copy.deepcopy(base_params)
+        draw_params.setdefault("synth", {})["seed"] = draw
+        folder = args.workdir if len(draws) == 1 else args.workdir / f"draw{draw}"
+        baseline_copy = folder / "baseline"
+        for index, name in enumerate(names):
+            params = copy.deepcopy(draw_params)  # key order kept: Snakemake compares params in order
+            if index:
+                set_param(params, *changes[index - 1])
+            workdir = baseline_copy if index == 0 else folder / f"row{index}"
+            # the baseline reuses what the workspace already built for its own draw; rows reuse the baseline's
+            built_here = draw == own_draw and (ROOT / ".snakemake/metadata").is_dir()
+            shared = baseline_copy if index else ROOT if built_here else None
+            make_copy(ROOT, workdir, params, shared)
+            started = time.perf_counter()
+            print(f"[{d * len(names) + index + 1}/{total}] draw {draw}: {name} ...", file=sys.stderr, flush=True)
+            run_workflow(workdir, target, args.cores)
+            runs[name][draw] = {
+                "metrics": json.loads((workdir / "results" / args.dataset / "metrics.json").read_text()),
+                "predictions": _predictions(workdir, args.dataset),
+                "minutes": (time.perf_counter() - started) / 60,
+            }
+    classes = _classes(args.workdir / ("baseline" if len(draws) == 1 else f"draw{draws[0]}/baseline"), args.dataset)
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        rows.append(summarise_row(name, runs[name], classes, rows[0] if rows else None))
+    text = table(rows, args.seeds, draws)
     print(text)
     if args.output:
         args.output.write_text(
@@ -186,16 +289,16 @@ def main() -> int:
             "command": " ".join(["python", "workflow/scripts/ablation.py", *sys.argv[1:]]),
             "date": time.strftime("%Y-%m-%d"),
             "seeds": args.seeds,
+            "draws": draws,
             "dataset": args.dataset,
-            "synth_seed": base_params.get("synth", {}).get("seed"),
             "bootstrap_draws": BOOTSTRAP_DRAWS,
             "rows": [
                 {
                     "name": row["name"],
                     "minutes": round(row["minutes"], 2),
-                    "per_seed": row["metrics"].get("per_seed"),
-                    **{k: row["metrics"].get(k) for k in ("uf1", "uf1_sd", "uf1_ci95", "uar", "uar_sd", "uar_ci95")},
-                    "versus_baseline": row.get("versus_baseline"),
+                    **{k: row[k] for k in ("uf1", "uf1_sd", "uf1_ci95", "uar", "uar_sd", "uar_ci95")},
+                    "per_draw": row["per_draw"],
+                    "versus_baseline": row["versus_baseline"],
                 }
                 for row in rows
             ],
