@@ -38,7 +38,8 @@ def test_ablation_table_reruns_only_what_each_row_changes(built: Path, tmp_path:
     assert ran == {"train", "evaluate"}  # the baseline's features were reused
     record = json.loads((root / "ablation.json").read_text())
     base, stst = record["rows"]
-    assert sorted(base["per_seed"]) == ["0", "1"] and base["versus_baseline"] is None
+    (own_draw,) = base["per_draw"].values()  # one data draw: params.yaml's
+    assert sorted(own_draw["per_seed"]) == ["0", "1"] and base["versus_baseline"] is None
     versus = stst["versus_baseline"]["uf1"]
     assert versus["ci95"][0] <= versus["difference"] <= versus["ci95"][1]
     assert versus["resolved"] == (versus["ci95"][0] > 0 or versus["ci95"][1] < 0)
