@@ -2,12 +2,12 @@
 
 Runs the Snakemake workflow once per configuration and data draw, each in its own working copy
 under ``ablation/`` (git-ignored): the baseline is ``params.yaml`` as it is, every other row changes
-one value of it. Copies share finished artifacts through hard links and Snakemake's metadata: the
-baseline of the workspace's own draw reuses what the workspace has built, and each row reuses its
-draw's baseline, so a row reruns only the stages its change affects (a model row trains and
-evaluates; a magnification row also recomputes magnify and features). Every row trains each fold
-with every seed of ``--seeds``; ``--draws`` (``synth.seed`` values) repeats everything on other
-draws of the embedded dataset.
+one value of it (or several, ``;``-separated in one ``--row``). Copies share finished artifacts
+through hard links and Snakemake's metadata: the baseline of the workspace's own draw reuses what
+the workspace has built, and each row reuses its draw's baseline, so a row reruns only the stages
+its change affects (a model row trains and evaluates; a magnification row also recomputes magnify
+and features). Every row trains each fold with every seed of ``--seeds``; ``--draws``
+(``synth.seed`` values) repeats everything on other draws of the embedded dataset.
 
 Each row reports its per-draw and per-seed pooled scores, their mean ± sd over every (draw, seed)
 run, the 95% subject-bootstrap interval (over the pooled predictions of all draws, each draw's
@@ -57,12 +57,15 @@ SHARED = ("data", "results", "models")  # hard-linked from the baseline copy (me
 COPIED = (".snakemake/metadata", ".snakemake/merec")  # rewritten in place: real copies (mtimes kept)
 
 
-def parse_change(text: str) -> tuple[str, Any]:
-    """``section.key=value`` with a YAML value."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise SystemExit(f"--row {text!r}: expected section.key=value")
-    return key, yaml.safe_load(value)
+def parse_change(text: str) -> list[tuple[str, Any]]:
+    """``section.key=value`` (YAML value); several changes in one row are separated by ``;``."""
+    changes = []
+    for part in text.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--row {text!r}: expected section.key=value[;section.key=value...]")
+        changes.append((key, yaml.safe_load(value)))
+    return changes
 
 
 def set_param(params: dict[str, Any], dotted: str, value: Any) -> None:
@@ -235,7 +238,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--draws", type=int, nargs="+", help="synth.seed values (data draws); default: params.yaml's")
-    parser.add_argument("--row", action="append", help="section.key=value changed from the baseline (repeatable)")
+    parser.add_argument(
+        "--row", action="append", help="section.key=value[;section.key=value] changed from the baseline (repeatable)"
+    )
     parser.add_argument("--dataset", default="synth")
     parser.add_argument("--cores", default="all")
     parser.add_argument("--workdir", type=Path, default=ROOT / "ablation")
@@ -249,7 +254,7 @@ def main() -> int:
     draws = args.draws or [own_draw]
     target = TARGET.format(dataset=args.dataset)
     changes = [parse_change(text) for text in args.row or DEFAULT_ROWS]
-    names = ["baseline (params.yaml)"] + [f"{key}: {value}" for key, value in changes]
+    names = ["baseline (params.yaml)"] + ["; ".join(f"{key}: {value}" for key, value in row) for row in changes]
     runs: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in names}
     total = len(draws) * len(names)
     for d, draw in enumerate(draws):
@@ -260,7 +265,8 @@ def main() -> int:
         for index, name in enumerate(names):
             params = copy.deepcopy(draw_params)  # key order kept: Snakemake compares params in order
             if index:
-                set_param(params, *changes[index - 1])
+                for key, value in changes[index - 1]:
+                    set_param(params, key, value)
             workdir = baseline_copy if index == 0 else folder / f"row{index}"
             # the baseline reuses what the workspace already built for its own draw; rows reuse the baseline's
             built_here = draw == own_draw and (ROOT / ".snakemake/metadata").is_dir()
