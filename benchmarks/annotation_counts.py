@@ -12,12 +12,13 @@ the frame checks of ingest are not run.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from _record import write_record
 
 from merec.datasets.casme2 import FORMAT as CASME2
 from merec.datasets.casme3 import FORMAT as CASME3
@@ -77,10 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     except MerecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    write_record(result, args.json)
     return 0
 
 

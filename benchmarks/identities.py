@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import yaml
+from _record import write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,11 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="write the JSON here (else print it)")
     args = parser.parse_args(argv)
     result = {"date": date.today().isoformat(), **measure(yaml.safe_load(args.params.read_text()))}
-    text = json.dumps(result, indent=1, sort_keys=True)
-    if args.output:
-        args.output.write_text(text + "\n")
-    print(text)
-    print(sentence(result))
+    write_record(result, args.output, sentence(result))
     return 0
 
 

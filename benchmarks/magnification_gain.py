@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -41,6 +40,7 @@ import cv2
 import numpy as np
 import torch
 import yaml
+from _record import write_record
 from scenes import WarpScene
 
 from merec.face import FaceParams, alignment_transform, apply_transform
@@ -51,7 +51,7 @@ from merec.magnify.magnet import MagNetMagnifier
 from merec.magnify.params import EvmParams, MagnetParams
 from merec.magnify.training.loop import ssim_uint8
 from merec.synth import SynthParams
-from merec.synth.clips import _choose_expression
+from merec.synth.clips import choose_expression
 from merec.synth.identities import Identity, make_identities
 from merec.synth.motion import REFERENCE_IOD, displacement_field, draw_style
 
@@ -75,7 +75,7 @@ def pairs_of(identity: Identity, count: int, rng: np.random.Generator, synth: Sy
     iod = interocular_distance(landmarks)
     out = []
     for _ in range(count):
-        _, aus = _choose_expression(str(rng.choice(LABELS)), rng)
+        _, aus = choose_expression(str(rng.choice(LABELS)), rng)
         flow = np.zeros((2, face.size, face.size), np.float32)
         for code, intensity in aus.items():
             number = int("".join(ch for ch in code if ch.isdigit()))
@@ -255,11 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     params = yaml.safe_load(args.params.read_text())
     alpha = args.alpha if args.alpha is not None else float(params.get("magnify", {}).get("alpha", 4.0))
     result = {"date": date.today().isoformat(), **run(params, alpha, args.dev_draw, args.test_draws, args.pairs)}
-    text = json.dumps(result, indent=1, sort_keys=True)
-    if args.output:
-        args.output.write_text(text + "\n")
-    print(text)
-    print(sentence(result))
+    write_record(result, args.output, sentence(result))
     return 0
 
 

@@ -128,7 +128,7 @@ def au_string(aus: dict[str, float]) -> str:
     return "+".join(aus)
 
 
-def _choose_expression(label: str, rng: np.random.Generator) -> tuple[str, dict[str, float]]:
+def choose_expression(label: str, rng: np.random.Generator) -> tuple[str, dict[str, float]]:
     """Emotion and AU intensities (keyed by SAMM AU code, e.g. ``R12``) for a class."""
     base = float(rng.uniform(0.4, 1.0))
 
@@ -245,7 +245,7 @@ def plan_clips(params: SynthParams, rng: np.random.Generator) -> list[ClipSpec]:
         order = [label for label in labels for _ in range(params.samples_per_class)]
         rng.shuffle(order)
         for n, label in enumerate(order, start=1):
-            emotion, aus = _choose_expression(label, rng)
+            emotion, aus = choose_expression(label, rng)
             onset = int(rng.integers(4, 9))
             apex = onset + int(rng.integers(6, 12))
             offset = min(apex + int(rng.integers(6, 12)), params.clip_frames - 3)
