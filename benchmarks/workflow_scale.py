@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "workflow/scripts"))
 from ablation import make_copy, set_param  # noqa: E402
 from workspace import environment  # noqa: E402
 
-from merec.synth.clips import ANNOTATION_FILE, SynthParams, _write_workbook, generate  # noqa: E402
+from merec.synth.clips import ANNOTATION_FILE, SynthParams, generate, write_workbook  # noqa: E402
 
 TARGET = "results/samm/loso.csv"
 SUBJECTS = 28
@@ -63,7 +63,7 @@ def samm_sized_dataset(root: Path, frame_size: int, subjects: int = SUBJECTS, wa
     for clip in dropped:
         shutil.rmtree(root / f"{clip.subject:03d}" / clip.filename)
     kept = [clip for clip in clips if clip not in dropped]
-    _write_workbook(root / ANNOTATION_FILE, kept, params)
+    write_workbook(root / ANNOTATION_FILE, kept, params)
     (root / "synth.json").unlink()  # a real SAMM copy has only frames and the workbook
     return len(kept)
 

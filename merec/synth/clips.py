@@ -305,7 +305,8 @@ def _render_clip(subject: _Subject, clip: ClipSpec, params: SynthParams, rng: np
     return frames
 
 
-def _write_workbook(path: Path, clips: list[ClipSpec], params: SynthParams) -> None:
+def write_workbook(path: Path, clips: list[ClipSpec], params: SynthParams) -> None:
+    """The SAMM-format annotation workbook of ``clips`` (sheet ``MICRO_ONLY``, header on row 14)."""
     from openpyxl import Workbook
 
     book = Workbook()
@@ -357,7 +358,7 @@ def generate(root: PathLike, params: SynthParams) -> list[ClipSpec]:
         work = ordered_map(_write_clip, jobs, available_threads(), "synth clips", _init_render, (subjects, params))
         for _ in work:
             pass
-        _write_workbook(tmp / ANNOTATION_FILE, clips, params)
+        write_workbook(tmp / ANNOTATION_FILE, clips, params)
         write_json(
             tmp / "synth.json",
             {
