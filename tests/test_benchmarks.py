@@ -23,11 +23,11 @@ def load_script(name: str) -> object:
 def test_the_scale_dataset_is_a_samm_copy_with_the_asked_clip_and_subject_counts(tmp_path: Path) -> None:
     scale = load_script("workflow_scale")
     root = tmp_path / "samm"
-    assert scale.samm_sized_dataset(root, frame_size=160, subjects=3, wanted=16) == 16
+    assert scale.scale_dataset(root, frame_size=160, subjects=3, wanted=16) == 16
     result = load_samples("samm", {"format": "samm", "root": str(root)})
     table = result.samples
     assert len(table) == 16 and result.skipped.empty
     assert table.groupby("subject").size().tolist() == [6, 5, 5]  # one clip dropped from each of the last subjects
     assert sorted(p.name for p in root.iterdir() if p.is_file()) == ["SAMM_Micro_FACS_Codes_v2.xlsx"]
-    with pytest.raises(SystemExit, match="between 5 and 6 per subject"):
-        scale.samm_sized_dataset(tmp_path / "other", frame_size=160, subjects=3, wanted=30)
+    with pytest.raises(SystemExit, match="at least one per subject"):
+        scale.scale_dataset(tmp_path / "other", frame_size=160, subjects=3, wanted=2)
