@@ -105,6 +105,16 @@ def make_copy(source: Path, target: Path, params: dict[str, Any], shared_from: P
     (target / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def finished_copy(workdir: Path, params: dict[str, Any], dataset: str) -> bool:
+    """Whether ``workdir`` is a working copy with these params whose run already finished."""
+    params_file = workdir / "params.yaml"
+    return (
+        (workdir / "results" / dataset / "metrics.json").is_file()
+        and params_file.is_file()
+        and yaml.safe_load(params_file.read_text()) == params
+    )
+
+
 def run_workflow(workdir: Path, target: str, cores: str) -> None:
     command = [sys.executable, "-m", "snakemake", "--cores", cores, target]
     with open(workdir / "ablation.log", "w") as log:
@@ -244,6 +254,9 @@ def main() -> int:
     parser.add_argument("--dataset", default="synth")
     parser.add_argument("--cores", default="all")
     parser.add_argument("--workdir", type=Path, default=ROOT / "ablation")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep working copies whose run finished with the same params"
+    )
     parser.add_argument("--output", type=Path, help="also write the table to this Markdown file")
     parser.add_argument("--json", type=Path, help="also write every number to this JSON file")
     args = parser.parse_args()
@@ -271,7 +284,10 @@ def main() -> int:
             # the baseline reuses what the workspace already built for its own draw; rows reuse the baseline's
             built_here = draw == own_draw and (ROOT / ".snakemake/metadata").is_dir()
             shared = baseline_copy if index else ROOT if built_here else None
-            make_copy(ROOT, workdir, params, shared)
+            if args.resume and finished_copy(workdir, params, args.dataset):
+                print(f"  {workdir}: finished with these params, kept as it is", file=sys.stderr)
+            else:
+                make_copy(ROOT, workdir, params, shared)
             started = time.perf_counter()
             print(f"[{d * len(names) + index + 1}/{total}] draw {draw}: {name} ...", file=sys.stderr, flush=True)
             run_workflow(workdir, target, args.cores)
