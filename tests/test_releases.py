@@ -283,6 +283,14 @@ def test_megc2019_official_ground_truth_with_its_counts(tmp_path: Path) -> None:
 # More datasets: CAS(ME)³ part C and its one-folder-per-clip release, CASME, MMEW, 4DME
 
 
+def test_mmew_others_frames_in_a_repression_folder(tmp_path: Path) -> None:
+    rows = rows_of(("S01", "1_1", 1, 3, 5, "AU4", "disgust"), ("S01", "1_2", 1, 2, 3, "AU14", "others"))
+    make_dataset("mmew", tmp_path, rows)
+    (tmp_path / "Micro_Expression/others").rename(tmp_path / "Micro_Expression/repression")
+    samples = load_samples("mmew", {"format": "mmew", "root": str(tmp_path)}, label_set="emotion").samples
+    assert samples.set_index("sample").loc["mmew-S01-1_2", "frames_dir"].endswith("Micro_Expression/repression/1_2")
+
+
 def test_casme3_release_with_one_folder_per_clip(tmp_path: Path) -> None:
     spec = {"format": "casme3", "root": str(make_casme3_clips(tmp_path))}
     samples = load_samples("casme3", spec).samples
@@ -305,7 +313,7 @@ def test_casme3_part_c_has_no_apex_and_full_width_commas(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("fmt", "rows", "labels"),
     [
-        ("casme", rows_of((1, "EP01_5", 10, 12, 14, None, "disgust"), (2, "EP03_2", 3, 4, 6, None, "amusement"),
+        ("casme", rows_of((1, "EP01_5", 10, 12, 14, "4+9", "disgust"), (2, "EP03_2", 3, 4, 6, "12", "amusement"),
                           (2, "EP04_1", 3, 4, 6, None, "tense")), ["negative", "positive"]),
         ("mmew", rows_of(("S01", "1_1", 1, 3, 5, "AU4+AU7", "disgust"), ("S02", "2_4", 2, 3, 4, "12", "happiness"),
                          ("S02", "2_5", 1, 2, 3, "", "others")), ["negative", "positive"]),
@@ -319,6 +327,7 @@ def test_further_datasets_in_their_official_layouts(tmp_path: Path, fmt: str, ro
     assert result.samples["label"].tolist() == labels
     assert result.skipped["reason"].str.startswith("label excluded").all() and len(result.skipped) == 1
     assert result.samples["fold"].nunique() == 2
+    assert result.samples["aus"].str.len().gt(0).all()  # the AU column is read (CASME's is called AU)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from merec.datasets.sheets import SheetFormat
 
 ANNOTATION = "MMEW_Micro_Exp.xlsx"
 FRAMES = "Micro_Expression"
+FOLDER_ALIASES = {"others": "repression", "repression": "others"}  # unverified which one releases use
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,13 @@ class MmewFormat(SheetFormat):
     """MMEW's table: the frame folder is chosen by the row's emotion."""
 
     def clip_folder_of(self, base: Path, subject: str, clip: str, onset: int | None, emotion: str) -> Path:
-        """``Micro_Expression/<emotion>/<Filename>`` (the emotion as written, any case)."""
-        return clip_folder(base, emotion.strip() or "_", clip)
+        """``Micro_Expression/<emotion>/<Filename>`` (the emotion as written, any case); rows of
+        ``others`` also look in a ``repression`` folder, the name public loaders give that class."""
+        first = clip_folder(base, emotion.strip() or "_", clip)
+        other = FOLDER_ALIASES.get(emotion.strip().casefold())
+        if not first.is_dir() and other is not None and clip_folder(base, other, clip).is_dir():
+            return clip_folder(base, other, clip)
+        return first
 
 
 FORMAT = MmewFormat(

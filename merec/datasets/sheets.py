@@ -38,6 +38,7 @@ def read_records(
     header_row: int = 1,
     headerless: bool = False,
     optional: Sequence[str] = (),
+    aliases: Mapping[str, Sequence[str]] | None = None,
 ) -> list[tuple[int, dict[str, Any]]]:
     """Rows of a csv/xlsx/xls annotation file as ``(excel_row, {official column: value})``.
 
@@ -47,18 +48,21 @@ def read_records(
     ``sheet`` is read when it exists, else the first sheet with such a header. With
     ``headerless`` a file without a header row is read positionally (its first columns in the
     order of ``columns``), as the MEGC2019 ground truth is released. ``optional`` columns are
-    read when the header has them (records lack them otherwise). Blank rows are dropped.
+    read when the header has them (records lack them otherwise). ``aliases`` maps a column to
+    other spellings copies of the file use (the record is keyed by the column's own name). Blank
+    rows are dropped.
     """
+    spell = _Spellings(aliases or {})
     sheets = _read_sheets(path, sheet)
-    found = [(name, table, _find_header(table, columns, header_row)) for name, table in sheets]
+    found = [(name, table, _find_header(table, columns, header_row, spell)) for name, table in sheets]
     name, table, header = next((item for item in found if item[2] is not None), found[0])
     if header is None:
-        if headerless and table.shape[1] >= len(columns) and _overlap(table, columns)[1] == 0:
+        if headerless and table.shape[1] >= len(columns) and _overlap(table, columns, spell)[1] == 0:
             return _records(table.iloc[:, : len(columns)], list(columns), first_row=1)
         where = f"{path}" + (f" (sheet {name!r})" if name is not None else "")
-        row, _ = _overlap(table, columns)
+        row, _ = _overlap(table, columns, spell)
         have = {_column_key(cell) for cell in table.iloc[row]} if len(table) else set()
-        missing = [column for column in columns if _column_key(column) not in have]
+        missing = [spell.shown(column) for column in columns if spell.position(column, list(have)) is None]
         shown = ", ".join(text for text in (cell_text(cell) for cell in table.iloc[row]) if text) if len(table) else ""
         raise MerecError(
             f"{where}: missing column(s) {', '.join(missing)} in the header on row {row + 1} (the row, within the "
@@ -68,8 +72,8 @@ def read_records(
     if name is not None and isinstance(sheet, str) and name != sheet:
         LOG.info("%s: no sheet %r; reading sheet %r, which has the expected columns", path, sheet, name)
     names = [_column_key(cell) for cell in table.iloc[header]]
-    present = [*columns, *(column for column in optional if _column_key(column) in names)]
-    positions = [names.index(_column_key(column)) for column in present]
+    present = [*columns, *(column for column in optional if spell.position(column, names) is not None)]
+    positions = [spell.position(column, names) for column in present]
     picked = table.iloc[header + 1 :, positions]
     return _records(picked, present, first_row=header + 2)
 
@@ -83,23 +87,42 @@ def _records(table: pd.DataFrame, columns: list[str], first_row: int) -> list[tu
     return records
 
 
-def _overlap(table: pd.DataFrame, columns: Sequence[str]) -> tuple[int, int]:
+class _Spellings:
+    """The spellings a column goes by: its own name and its aliases, compared as header keys."""
+
+    def __init__(self, aliases: Mapping[str, Sequence[str]]) -> None:
+        self.aliases = aliases
+
+    def keys(self, column: str) -> list[str]:
+        return [_column_key(name) for name in (column, *self.aliases.get(column, ()))]
+
+    def position(self, column: str, names: list[str]) -> int | None:
+        """Index in ``names`` (header keys) of the column's first spelling found, else None."""
+        return next((names.index(key) for key in self.keys(column) if key in names), None)
+
+    def shown(self, column: str) -> str:
+        others = self.aliases.get(column, ())
+        return column + (f" (or {' / '.join(others)})" if others else "")
+
+
+def _overlap(table: pd.DataFrame, columns: Sequence[str], spell: _Spellings) -> tuple[int, int]:
     """The row (0-based, within the search rows) holding most of ``columns``, and how many it holds."""
-    wanted = {_column_key(column) for column in columns}
     best = (0, 0)
     for row in range(min(HEADER_SEARCH_ROWS, len(table))):
-        count = len(wanted & {_column_key(cell) for cell in table.iloc[row]})
+        names = [_column_key(cell) for cell in table.iloc[row]]
+        count = sum(spell.position(column, names) is not None for column in columns)
         if count > best[1]:
             best = (row, count)
     return best
 
 
-def _find_header(table: pd.DataFrame, columns: Sequence[str], header_row: int) -> int | None:
-    wanted = {_column_key(column) for column in columns}
+def _find_header(table: pd.DataFrame, columns: Sequence[str], header_row: int, spell: _Spellings) -> int | None:
     rows = [header_row - 1] + [r for r in range(min(HEADER_SEARCH_ROWS, len(table))) if r != header_row - 1]
     for row in rows:
-        if 0 <= row < len(table) and wanted <= {_column_key(cell) for cell in table.iloc[row]}:
-            return row
+        if 0 <= row < len(table):
+            names = [_column_key(cell) for cell in table.iloc[row]]
+            if all(spell.position(column, names) is not None for column in columns):
+                return row
     return None
 
 
@@ -142,7 +165,8 @@ class SheetFormat:
     ``annotation`` is the official file name and ``alternatives`` other names it is released
     under (looked for in this order); ``apex_col`` None means the dataset has no apex (it is
     estimated); ``fps`` is the frame rate and ``max_duration_s`` the longest onset-to-offset span
-    a clip of the dataset can have (longer is a typo); ``errata`` the official corrections.
+    a clip of the dataset can have (longer is a typo); ``errata`` the official corrections;
+    ``aliases`` other spellings of a column that copies of the file use.
     """
 
     fmt: str
@@ -163,6 +187,7 @@ class SheetFormat:
     alternatives: tuple[str, ...] = ()
     errata: tuple[Erratum, ...] = ()
     optional: tuple[str, ...] = ()
+    aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (column, other spellings in copies of the file)
 
     def __post_init__(self) -> None:
         check_errata(self.errata, (*self.columns, *self.optional))
@@ -217,7 +242,14 @@ class SheetFormat:
         path = annotation_file(name, spec, root, (self.annotation, *self.alternatives), params_key)
         base = frames_base(name, spec, root, self.frames, params_key)
         sheet = self.sheet if path.suffix.lower() in EXCEL_SUFFIXES else 0
-        records = read_records(path, self.columns, sheet=sheet, header_row=self.header_row, optional=self.optional)
+        records = read_records(
+            path,
+            self.columns,
+            sheet=sheet,
+            header_row=self.header_row,
+            optional=self.optional,
+            aliases=dict(self.aliases),
+        )
         if not records:
             raise MerecError(f"{path}: no annotation rows found; use the official file, unchanged")
         fps = float(spec.get("fps") or self.fps)

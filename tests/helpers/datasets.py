@@ -285,17 +285,20 @@ def make_megc(
     return root
 
 
-# The further formats: (annotation file, sheet, header, row -> cells, row -> frame folder, frame name)
+# The further formats: (annotation file, sheet, header, row -> cells, row -> frame folder, frame name
+# pattern with {n} and {clip})
 MORE_LAYOUTS: dict[str, tuple[str, str, list[str], Callable[[Row], list[Any]], Callable[[Row], str], str]] = {
     "casme3c": (
         "CAS(ME)3_part_C_ME.xlsx", "mockCrimeME", ["sub", "count", "onset", "offset", "au", "emotion"],
         lambda r: [r["subject"], r["clip"], r["onset"], r["offset"], r["aus"], r["emotion"]],
         lambda r: f"{int(r['subject']):02d}/{r['clip']}/color", "{n}.jpg",
     ),
-    "casme": (
-        "CASME.xlsx", "Sheet1", ["Subject", "Filename", "OnsetF", "ApexF1", "ApexF2", "OffsetF", "Emotion"],
-        lambda r: [r["subject"], r["clip"], r["onset"], r["apex"], None, r["offset"], r["emotion"]],
-        lambda r: f"CASME_raw_selected/sub{int(r['subject']):02d}/{r['clip']}", "EP_{n}.jpg",
+    "casme": (  # blank columns C and H and an AU column, as the copy public loaders read
+        "casme.xlsx", "Sheet1",
+        ["Subject", "Filename", None, "OnsetF", "ApexF1", "ApexF2", "OffsetF", None, "AU", "Emotion"],
+        lambda r: [r["subject"], r["clip"], None, r["onset"], r["apex"], None, r["offset"], None, r["aus"],
+                   r["emotion"]],
+        lambda r: f"CASME_raw_selected/sub{int(r['subject']):02d}/{r['clip']}", "{clip}-{n}.jpg",
     ),
     "mmew": (
         "MMEW_Micro_Exp.xlsx", "Sheet1",
@@ -318,7 +321,7 @@ def make_dataset(fmt: str, root: Path, rows: Sequence[Row]) -> Path:
     file, sheet, header, cells, folder, name = MORE_LAYOUTS[fmt]
     _write_xlsx(root / file, header, [cells(row) for row in rows], sheet=sheet)
     for row in rows:
-        write_frames(root / folder(row), _frame_numbers(row), lambda n: name.format(n=n))
+        write_frames(root / folder(row), _frame_numbers(row), lambda n, row=row: name.format(n=n, clip=row["clip"]))
     return root
 
 
