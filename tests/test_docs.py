@@ -41,6 +41,16 @@ def test_the_readme_quotes_the_ablation_result_file() -> None:
     assert readme_table(data) in results
 
 
+def test_the_model_docs_quote_the_development_draw_result_file() -> None:
+    sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+    from ablation import readme_table
+
+    data = json.loads((REPO / "benchmarks/results/development.json").read_text())
+    assert data["draws"] == [100]  # the development draw, never a test draw
+    docs = (REPO / "docs/models.md").read_text()
+    assert readme_table(data) in docs and data["date"] in docs
+
+
 def test_the_dataset_docs_quote_the_identity_benchmark() -> None:
     sys.path.insert(0, str(REPO / "benchmarks"))
     from identities import sentence
