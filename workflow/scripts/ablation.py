@@ -314,6 +314,7 @@ def main() -> int:
             "draws": draws,
             "dataset": args.dataset,
             "bootstrap_draws": BOOTSTRAP_DRAWS,
+            "baseline_params": {k: v for k, v in base_params.items() if k not in ("catalogue", "magnet_train")},
             "rows": [
                 {
                     "name": row["name"],
