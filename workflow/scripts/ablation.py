@@ -177,6 +177,19 @@ def readme_table(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n\n" + verdicts(record)
 
 
+def headline(record: dict[str, Any]) -> str:
+    """The baseline row of an ``--json`` record as one sentence (the README's headline)."""
+    row = record["rows"][0]
+    draws = record["draws"]
+    low, high = row["uf1_ci95"]
+    per_draw = " / ".join(f"{row['per_draw'][str(d)]['uf1']:.3f}" for d in draws)
+    return (
+        f"UF1 **{row['uf1']:.3f} ± {row['uf1_sd']:.3f}** (95% interval {low:.3f}-{high:.3f}; per draw "
+        f"{per_draw}), UAR {row['uar']:.3f} ± {row['uar_sd']:.3f}, over training seeds "
+        f"{', '.join(map(str, record['seeds']))} on draws {', '.join(map(str, draws))}"
+    )
+
+
 def verdicts(record: dict[str, Any]) -> str:
     """Which rows differ from the default by more than their paired interval, and which do not."""
     groups: dict[str, list[str]] = {"below": [], "above": [], "not resolved": []}
@@ -254,6 +267,7 @@ def main() -> int:
     parser.add_argument("--dataset", default="synth")
     parser.add_argument("--cores", default="all")
     parser.add_argument("--workdir", type=Path, default=ROOT / "ablation")
+    parser.add_argument("--baseline-only", action="store_true", help="no rows: params.yaml's headline alone")
     parser.add_argument(
         "--resume", action="store_true", help="keep working copies whose run finished with the same params"
     )
@@ -266,7 +280,7 @@ def main() -> int:
     own_draw = base_params.get("synth", {}).get("seed", 0)
     draws = args.draws or [own_draw]
     target = TARGET.format(dataset=args.dataset)
-    changes = [parse_change(text) for text in args.row or DEFAULT_ROWS]
+    changes = [] if args.baseline_only else [parse_change(text) for text in args.row or DEFAULT_ROWS]
     names = ["baseline (params.yaml)"] + ["; ".join(f"{key}: {value}" for key, value in row) for row in changes]
     runs: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in names}
     total = len(draws) * len(names)
