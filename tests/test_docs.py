@@ -6,6 +6,8 @@ import json
 import re
 import sys
 
+import yaml
+
 from tests.helpers import REPO
 
 
@@ -39,6 +41,18 @@ def test_the_readme_quotes_the_ablation_result_file() -> None:
     results = readme[readme.index("## Results on the embedded dataset") :].split("**Speed**")[0]
     assert data["command"] in results and data["date"] in results
     assert readme_table(data) in results
+
+
+def test_the_readme_headline_quotes_its_result_file() -> None:
+    sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+    from ablation import headline
+
+    data = json.loads((REPO / "benchmarks/results/headline.json").read_text())
+    assert data["draws"] == [0, 1] and len(data["rows"]) == 1  # the test draws, params.yaml alone
+    readme = (REPO / "README.md").read_text()
+    assert headline(data) in readme and data["command"] in readme
+    tvl1 = data["baseline_params"]["features"]["tvl1"]
+    assert tvl1 == yaml.safe_load((REPO / "params.yaml").read_text())["features"]["tvl1"]  # measured as shipped
 
 
 def test_the_model_docs_quote_the_development_draw_result_file() -> None:
