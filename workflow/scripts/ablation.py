@@ -27,6 +27,7 @@ import argparse
 import copy
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -322,7 +323,7 @@ def main() -> int:
         )
     if args.json:
         record = {
-            "command": " ".join(["python", "workflow/scripts/ablation.py", *sys.argv[1:]]),
+            "command": shlex.join(["python", "workflow/scripts/ablation.py", *sys.argv[1:]]),
             "date": time.strftime("%Y-%m-%d"),
             "seeds": args.seeds,
             "draws": draws,
