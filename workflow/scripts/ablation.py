@@ -16,6 +16,10 @@ subject-bootstrap interval: "not resolved" where that interval contains 0.
 
     python workflow/scripts/ablation.py --seeds 0 1 --draws 0 1 --cores 2 --json benchmarks/results/ablation.json
     python workflow/scripts/ablation.py --row magnify.alpha=8 --row train.lr=0.003
+    python workflow/scripts/ablation.py --base train.model=c3d --row train.models.c3d.se=true
+
+``--base`` changes the baseline itself (an option of another model is then compared with that
+model's defaults); such a baseline reuses the draw's plain baseline copy when one has been built.
 
 The table goes to stdout and, with ``--output``, into a Markdown file; ``--json`` writes every
 number (the file the README quotes, through :func:`readme_table`).
@@ -265,6 +269,9 @@ def main() -> int:
     parser.add_argument(
         "--row", action="append", help="section.key=value[;section.key=value] changed from the baseline (repeatable)"
     )
+    parser.add_argument(
+        "--base", help="section.key=value[;...] applied to params.yaml for the baseline and every row"
+    )
     parser.add_argument("--dataset", default="synth")
     parser.add_argument("--cores", default="all")
     parser.add_argument("--workdir", type=Path, default=ROOT / "ablation")
@@ -281,24 +288,35 @@ def main() -> int:
     own_draw = base_params.get("synth", {}).get("seed", 0)
     draws = args.draws or [own_draw]
     target = TARGET.format(dataset=args.dataset)
+    base_changes = parse_change(args.base) if args.base else []
+    for key, value in base_changes:
+        set_param(base_params, key, value)
     changes = [] if args.baseline_only else [parse_change(text) for text in args.row or DEFAULT_ROWS]
-    names = ["baseline (params.yaml)"] + ["; ".join(f"{key}: {value}" for key, value in row) for row in changes]
+    base_name = "; ".join(["params.yaml"] + [f"{key}: {value}" for key, value in base_changes])
+    names = [f"baseline ({base_name})"] + ["; ".join(f"{key}: {value}" for key, value in row) for row in changes]
     runs: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in names}
     total = len(draws) * len(names)
     for d, draw in enumerate(draws):
         draw_params = copy.deepcopy(base_params)
         draw_params.setdefault("synth", {})["seed"] = draw
         folder = args.workdir if len(draws) == 1 else args.workdir / f"draw{draw}"
-        baseline_copy = folder / "baseline"
+        plain_copy = folder / "baseline"
+        baseline_copy = folder / ("base-" + "-".join(f"{k}={v}" for k, v in base_changes)) if base_changes else plain_copy
         for index, name in enumerate(names):
             params = copy.deepcopy(draw_params)  # key order kept: Snakemake compares params in order
             if index:
                 for key, value in changes[index - 1]:
                     set_param(params, key, value)
-            workdir = baseline_copy if index == 0 else folder / f"row{index}"
+            row_copy = f"{baseline_copy.name}-row{index}" if base_changes else f"row{index}"
+            workdir = baseline_copy if index == 0 else folder / row_copy
             # the baseline reuses what the workspace already built for its own draw; rows reuse the baseline's
             built_here = draw == own_draw and (ROOT / ".snakemake/metadata").is_dir()
-            shared = baseline_copy if index else ROOT if built_here else None
+            if index:
+                shared = baseline_copy
+            elif base_changes and (plain_copy / ".snakemake/metadata").is_dir():
+                shared = plain_copy
+            else:
+                shared = ROOT if built_here else None
             if args.resume and finished_copy(workdir, params, args.dataset):
                 print(f"  {workdir}: finished with these params, kept as it is", file=sys.stderr)
             else:
@@ -311,7 +329,8 @@ def main() -> int:
                 "predictions": _predictions(workdir, args.dataset),
                 "minutes": (time.perf_counter() - started) / 60,
             }
-    classes = _classes(args.workdir / ("baseline" if len(draws) == 1 else f"draw{draws[0]}/baseline"), args.dataset)
+    first = args.workdir if len(draws) == 1 else args.workdir / f"draw{draws[0]}"
+    classes = _classes(first / baseline_copy.name, args.dataset)
     rows: list[dict[str, Any]] = []
     for name in names:
         rows.append(summarise_row(name, runs[name], classes, rows[0] if rows else None))
@@ -329,6 +348,7 @@ def main() -> int:
             "draws": draws,
             "dataset": args.dataset,
             "bootstrap_draws": BOOTSTRAP_DRAWS,
+            "base": args.base,
             "baseline_params": {k: v for k, v in base_params.items() if k not in ("catalogue", "magnet_train")},
             "rows": [
                 {
