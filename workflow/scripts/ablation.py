@@ -269,9 +269,7 @@ def main() -> int:
     parser.add_argument(
         "--row", action="append", help="section.key=value[;section.key=value] changed from the baseline (repeatable)"
     )
-    parser.add_argument(
-        "--base", help="section.key=value[;...] applied to params.yaml for the baseline and every row"
-    )
+    parser.add_argument("--base", help="section.key=value[;...] applied to params.yaml for the baseline and every row")
     parser.add_argument("--dataset", default="synth")
     parser.add_argument("--cores", default="all")
     parser.add_argument("--workdir", type=Path, default=ROOT / "ablation")
@@ -301,7 +299,8 @@ def main() -> int:
         draw_params.setdefault("synth", {})["seed"] = draw
         folder = args.workdir if len(draws) == 1 else args.workdir / f"draw{draw}"
         plain_copy = folder / "baseline"
-        baseline_copy = folder / ("base-" + "-".join(f"{k}={v}" for k, v in base_changes)) if base_changes else plain_copy
+        base_slug = "-".join(f"{key}={value}" for key, value in base_changes)
+        baseline_copy = folder / f"base-{base_slug}" if base_changes else plain_copy
         for index, name in enumerate(names):
             params = copy.deepcopy(draw_params)  # key order kept: Snakemake compares params in order
             if index:
