@@ -16,7 +16,8 @@ ROI_NAMES = ["right_brow", "left_brow", "nose", "mouth_left"]
 AUS = [1, 2, 12, 25, 17]
 SHAPES = {"apex": (3, 16, 16), "face": (4, 3, 16, 16), "rois": (4, 4, 3, 8, 8), "adjacency": (5, 5)}
 OPTIONS = {
-    "stst": {"dropout": 0.0}, "aurel": {"dropout": 0.0, "width": 16}, "c3d": {"dropout": 0.0, "se": True}, "mdmo": {},
+    "stst": {"dropout": 0.0}, "offapex": {"dropout": 0.0, "hidden": 64}, "aurel": {"dropout": 0.0, "width": 16},
+    "c3d": {"dropout": 0.0, "se": True}, "mdmo": {},
 }  # fmt: skip
 NETWORKS = [name for name in MODELS if name != "mdmo"]  # trained by gradient descent
 
@@ -131,6 +132,32 @@ def test_c3d_squeeze_excitation_is_optional() -> None:
     gate = SqueezeExcite3d(4, 2)
     x = torch.randn(2, 4, 3, 5, 5)
     assert gate(x).shape == x.shape
+
+
+@pytest.mark.parametrize(("name", "parameters"), [("stst", 1_683), ("offapex", 2_664_475)])
+def test_apex_models_have_the_published_sizes(name: str, parameters: int) -> None:
+    model = build_model(name, 3, {"apex": (3, 32, 32)}, {})  # resized to the published 28 px
+    assert sum(p.numel() for p in model.parameters()) == parameters
+    assert model({"apex": torch.randn(2, 3, 32, 32)}).shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", ["stst", "offapex"])
+def test_apex_models_stabilise_head_drift_unless_told_not_to(name: str) -> None:
+    batch, _ = toy_batch(3)
+    drift = batch["apex"].clone()
+    drift[:, :2] += torch.randn(3, 2, 1, 1)  # the whole face moved alike
+    model = make(name).eval()
+    assert torch.allclose(model(batch | {"apex": drift}), model(batch), atol=1e-5)
+    raw = make(name, stabilise=False).eval()
+    assert not torch.allclose(raw(batch | {"apex": drift}), raw(batch), atol=1e-3)
+
+
+def test_offapex_reads_u_and_v_but_not_strain() -> None:
+    batch, _ = toy_batch(3)
+    model = make("offapex").eval()
+    strain = batch["apex"].clone()
+    strain[:, 2] += 1.0
+    assert torch.equal(model(batch | {"apex": strain}), model(batch))
 
 
 def test_bad_model_options_are_clear_errors() -> None:

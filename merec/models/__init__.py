@@ -13,7 +13,8 @@ three (and ``adjacency``: (K, K) when an AU graph is given), so models can size 
 without lazy modules. ``context`` may carry ``roi_names`` and ``aus`` (the AU numbers of the
 graph's nodes) for models that use them to initialise weights.
 
-* ``stst``: STSTNet-style shallow triple-stream 2D CNN on ``apex`` (:mod:`merec.models.stst`);
+* ``stst``: STSTNet, the shallow triple-stream 2D CNN on ``apex``, as published (:mod:`merec.models.stst`);
+* ``offapex``: OFF-ApexNet, two CNN streams on the ``apex`` u and v (:mod:`merec.models.offapex`);
 * ``aurel``: ROI encoder + ROI self-attention + AU graph convolution on ``rois`` and
   ``adjacency`` (:mod:`merec.models.aurel`);
 * ``c3d``: compact 3D CNN with optional squeeze-excitation on ``face`` (:mod:`merec.models.c3d`);
@@ -32,7 +33,7 @@ from torch import nn
 from merec.config import checked_section
 from merec.errors import MerecError
 
-MODELS = ("stst", "aurel", "c3d", "mdmo")
+MODELS = ("stst", "offapex", "aurel", "c3d", "mdmo")
 
 
 def model_class(name: str) -> type[nn.Module]:
@@ -41,6 +42,10 @@ def model_class(name: str) -> type[nn.Module]:
         from merec.models.stst import STSTNet
 
         return STSTNet
+    if name == "offapex":
+        from merec.models.offapex import OffApexNet
+
+        return OffApexNet
     if name == "aurel":
         from merec.models.aurel import AURelNet
 

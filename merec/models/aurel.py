@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from merec.errors import MerecError
+from merec.models.inputs import without_mean_motion
 
 # Facial regions moved by each AU (FACS); ROI names are matched by substring.
 AU_REGIONS: dict[int, tuple[str, ...]] = {
@@ -80,8 +81,7 @@ def normalised_adjacency(adjacency: torch.Tensor) -> torch.Tensor:
 
 def stabilised(rois: torch.Tensor) -> torch.Tensor:
     """(B, R, T, 3, S, S) ROIs with each frame's mean u, v over all ROIs subtracted (strain kept)."""
-    shift = rois[:, :, :, :2].mean(dim=(1, 4, 5), keepdim=True)  # (B, 1, T, 2, 1, 1)
-    return torch.cat([rois[:, :, :, :2] - shift, rois[:, :, :, 2:]], dim=3)
+    return without_mean_motion(rois, channel_dim=3, space_dims=(1, 4, 5))
 
 
 def roi_au_prior(roi_names: Sequence[str], aus: Sequence[int], strength: float) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from merec.errors import MerecError
+from merec.models.inputs import without_mean_motion
 
 
 class SqueezeExcite3d(nn.Module):
@@ -80,7 +81,6 @@ class C3DNet(nn.Module):
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         face = batch["face"]
         if self.stabilise:
-            shift = face[:, :, :2].mean(dim=(3, 4), keepdim=True)  # (B, T, 2, 1, 1)
-            face = torch.cat([face[:, :, :2] - shift, face[:, :, 2:]], dim=2)
+            face = without_mean_motion(face, channel_dim=2, space_dims=(3, 4))
         volume = face.transpose(1, 2)  # (B, 3, T, F, F)
         return self.classifier(self.dropout(torch.flatten(self.pool(self.features(volume)), 1)))

@@ -53,6 +53,7 @@ DEFAULT_ROWS = (
     "magnify.method=evm",
     "magnify.method=none",
     "train.model=stst",
+    "train.model=offapex",
     "train.model=c3d",
     "train.model=mdmo",
     "au_graph.graph=identity",
