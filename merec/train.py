@@ -37,7 +37,14 @@ from merec.errors import MerecError
 from merec.io import PathLike, load_npz
 from merec.models import build_model
 from merec.runs import run_dir, write_run
-from merec.runtime import available_threads, ordered_map, progress, resolve_device, seed_everything
+from merec.runtime import (
+    available_threads,
+    ordered_map,
+    progress,
+    resolve_device,
+    seed_everything,
+    software_versions,
+)
 from merec.shards import read_stage, stage_samples, stage_skipped
 
 LOG = logging.getLogger("merec.train")
@@ -427,6 +434,7 @@ def train_fold(
         "input_scales": {k: v.tolist() for k, v in scales.items()},
         "train_seconds": round(time.perf_counter() - started, 3),
         "torch": torch.__version__,
+        "versions": software_versions(),
     }
     return FoldResult(model, predictions, pd.DataFrame(fitted.history), info)
 

@@ -42,3 +42,11 @@ def test_an_empty_shard_gives_an_empty_shard(tmp_path: Path) -> None:
     (source,) = write_stage(tmp_path / "in", "face", {})
     shard = map_shard(source, tmp_path / "out" / "shard-0.json", lambda a, s: a, "interpolate", "t")
     assert shard.samples == {} and (tmp_path / "out" / "shard-0").is_dir()
+
+
+def test_software_versions_name_the_builds_that_can_change_the_numbers() -> None:
+    from merec.runtime import software_versions
+
+    versions = software_versions()
+    assert {"python", "numpy", "torch", "scikit-learn", "cpu"} <= set(versions)
+    assert all(isinstance(value, str) and value for value in versions.values())

@@ -1,7 +1,7 @@
 """Ablation table: what each stage contributes, UF1/UAR as mean ± sd over seeds and data draws, with intervals.
 
 Runs the Snakemake workflow once per configuration and data draw, each in its own working copy
-under ``ablation/`` (git-ignored): the baseline is ``params.yaml`` as it is, every other row changes
+under ``ablation/`` (git-ignored, as is any ``ablation*/``): the baseline is ``params.yaml`` as it is, every other row changes
 one value of it (or several, ``;``-separated in one ``--row``). Copies share finished artifacts
 through hard links and Snakemake's metadata: the baseline of the workspace's own draw reuses what
 the workspace has built, and each row reuses its draw's baseline, so a row reruns only the stages
@@ -45,6 +45,7 @@ import yaml
 from workspace import environment, project_files
 
 from merec.evaluate.bootstrap import paired_difference, subject_bootstrap
+from merec.runtime import software_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = "results/{dataset}/loso.csv"
@@ -119,6 +120,16 @@ def finished_copy(workdir: Path, params: dict[str, Any], dataset: str) -> bool:
         and params_file.is_file()
         and yaml.safe_load(params_file.read_text()) == params
     )
+
+
+def source_commit(root: Path) -> str | None:
+    """The git commit the working copies were made from (``+dirty`` with uncommitted changes), if any."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
 
 
 def run_workflow(workdir: Path, target: str, cores: str) -> None:
@@ -295,6 +306,7 @@ def main() -> int:
     names = [f"baseline ({base_name})"] + ["; ".join(f"{key}: {value}" for key, value in row) for row in changes]
     runs: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in names}
     total = len(draws) * len(names)
+    commit = source_commit(ROOT)  # before the runs: the copies are made from this state
     for d, draw in enumerate(draws):
         draw_params = copy.deepcopy(base_params)
         draw_params.setdefault("synth", {})["seed"] = draw
@@ -349,6 +361,8 @@ def main() -> int:
             "dataset": args.dataset,
             "bootstrap_draws": BOOTSTRAP_DRAWS,
             "base": args.base,
+            "commit": commit,
+            "environment": software_versions(),
             "baseline_params": {k: v for k, v in base_params.items() if k not in ("catalogue", "magnet_train")},
             "rows": [
                 {
