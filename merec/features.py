@@ -8,6 +8,8 @@ and the optical strain ``sqrt(u_x^2 + v_y^2 + 0.5 (u_y + v_x)^2)``. Output per s
 * ``rois`` — (R, N-1, 3, S, S): square ``S``-px crops centred on the mean position of each ROI's
   landmark group (onset landmarks in crop coordinates), in the order of ``features.rois``;
 * ``face`` — (N-1, 3, F, F): the whole-face flow averaged down to ``F`` px;
+* ``frames`` — (N, 1, V, V): the clip itself, grey levels in [0, 1] averaged down to
+  ``V = volume_size`` px (the frame-volume and apex-frame models read it);
 * ``roi_names`` (R,), ``roi_boxes`` (R, 4) as x0, y0, x1, y1 in crop pixels.
 
 Flow is in pixels of the aligned crop; NaN or infinite flow is an error naming the sample.
@@ -54,6 +56,7 @@ class FeatureParams(Params):
     tvl1: Tvl1Params
     roi_size: int
     face_size: int
+    volume_size: int
     rois: Mapping[str, list[int]]
 
 
@@ -81,6 +84,13 @@ def optical_strain(flow: np.ndarray) -> np.ndarray:
     u_y, u_x = np.gradient(flow[..., 0])
     v_y, v_x = np.gradient(flow[..., 1])
     return np.sqrt(u_x**2 + v_y**2 + 0.5 * (u_y + v_x) ** 2)
+
+
+def grey_volume(frames: np.ndarray, size: int) -> np.ndarray:
+    """(N, 1, size, size) grey levels in [0, 1] of (N, H, W, 3) RGB frames, area-averaged."""
+    grey = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames]
+    small = [cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA) for g in grey]
+    return (np.stack(small)[:, None] / 255.0).astype(np.float32)
 
 
 def onset_flows(frames: np.ndarray, flow: Any) -> np.ndarray:
@@ -130,6 +140,7 @@ def sample_features(
     return {
         "rois": rois.astype(np.float16),
         "face": face.astype(np.float16),
+        "frames": grey_volume(frames, params.volume_size).astype(np.float16),
         "roi_names": np.array(list(params.rois)),
         "roi_boxes": boxes,
         "landmarks": landmarks,

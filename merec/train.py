@@ -35,7 +35,7 @@ from merec.config import Params
 from merec.datasets.ingest import read_classes, read_samples
 from merec.errors import MerecError
 from merec.io import PathLike, load_npz
-from merec.models import build_model
+from merec.models import build_model, model_class
 from merec.runs import run_dir, write_run
 from merec.runtime import (
     available_threads,
@@ -48,7 +48,8 @@ from merec.runtime import (
 from merec.shards import read_stage, stage_samples, stage_skipped
 
 LOG = logging.getLogger("merec.train")
-INPUT_KEYS = ("apex", "face", "rois")
+INPUT_KEYS = ("apex", "face", "rois", "frames")
+FLOW_KEYS = ("apex", "face", "rois")  # channel 0 is u: negated when mirrored
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
     shards = read_stage(features)
     files, skipped = stage_samples(shards), stage_skipped(shards)
     kept, arrays = [], {key: [] for key in INPUT_KEYS}
+    has_frames = True
     missing: dict[str, str] = {}
     roi_names: list[str] = []
     for index, sample in zip(samples.index, samples["sample"], strict=True):
@@ -138,6 +140,10 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
         arrays["face"].append(data["face"].astype(np.float32))
         arrays["apex"].append(data["face"][-1].astype(np.float32))
         arrays["rois"].append(data["rois"].astype(np.float32))
+        if has_frames and "frames" in data:
+            arrays["frames"].append(data["frames"].astype(np.float32))
+        else:  # features written before the stage kept the frame volume: models that need it say so
+            has_frames = False
         roi_names = [str(n) for n in data["roi_names"]]
         kept.append(index)
     if not kept:
@@ -146,7 +152,7 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
         )
     if missing:
         LOG.warning("%d samples have no features: %s", len(missing), "; ".join(f"{s}: {r}" for s, r in missing.items()))
-    inputs = {key: np.stack(values) for key, values in arrays.items()}
+    inputs = {key: np.stack(values) for key, values in arrays.items() if values and (key != "frames" or has_frames)}
     return FeatureSet(samples.loc[kept].reset_index(drop=True), inputs, roi_names, missing)
 
 
@@ -179,7 +185,8 @@ def flip_batch(batch: dict[str, torch.Tensor], partners: Sequence[int]) -> dict[
             out[key] = value
             continue
         flipped = torch.flip(value, dims=[-1]).clone()
-        flipped[..., 0, :, :] = -flipped[..., 0, :, :]
+        if key in FLOW_KEYS:
+            flipped[..., 0, :, :] = -flipped[..., 0, :, :]
         if key == "rois":
             flipped = flipped[:, list(partners)]
         out[key] = flipped
@@ -387,6 +394,12 @@ def train_fold(
     if adjacency is not None:
         shapes["adjacency"] = tuple(np.asarray(adjacency).shape)
     context = {"roi_names": list(features.roi_names), "aus": None if aus is None else [int(a) for a in aus]}
+    absent = [key for key in getattr(model_class(params.model), "inputs", INPUT_KEYS) if key not in features.inputs]
+    if absent:
+        raise MerecError(
+            f"train.model {params.model} reads {', '.join(absent)}, which these features do not hold "
+            "(written by an older merec): rerun the features stage (snakemake or dvc repro do so)"
+        )
     model = build_model(params.model, len(classes), shapes, params.model_options, context).to(device)
     scales = channel_scales(features.inputs, split.fit_rows)
     inputs = {key: features.inputs[key] for key in getattr(model, "inputs", INPUT_KEYS)}  # what the model reads

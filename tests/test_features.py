@@ -73,9 +73,12 @@ def test_strain_of_a_pure_translation_is_zero_and_of_a_stretch_is_not() -> None:
 def test_sample_features_shapes_and_roi_placement(clip: np.ndarray) -> None:
     landmarks = np.tile(np.array([[64.0, 64.0]]), (68, 1))
     landmarks[17:22] = [30, 20]  # a brow near the top-left corner
-    params = FeatureParams.from_mapping({"flow": "farneback", "roi_size": 24, "face_size": 16})
+    params = FeatureParams.from_mapping({"flow": "farneback", "roi_size": 24, "face_size": 16, "volume_size": 32})
     out = sample_features(clip, landmarks, "s1", params)
     n_rois = len(params.rois)
+    assert out["frames"].shape == (3, 1, 32, 32)  # every frame, onset included, grey in [0, 1]
+    grey = cv2.resize(cv2.cvtColor(clip[0], cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA)
+    assert np.allclose(out["frames"][0, 0], grey / 255.0, atol=1e-3)
     assert out["rois"].shape == (n_rois, 2, 3, 24, 24)
     assert out["face"].shape == (2, 3, 16, 16)
     assert out["roi_boxes"][0].tolist() == [18, 8, 42, 32]

@@ -14,10 +14,12 @@ from merec.models.mdmo import mdmo_features
 
 ROI_NAMES = ["right_brow", "left_brow", "nose", "mouth_left"]
 AUS = [1, 2, 12, 25, 17]
-SHAPES = {"apex": (3, 16, 16), "face": (4, 3, 16, 16), "rois": (4, 4, 3, 8, 8), "adjacency": (5, 5)}
+SHAPES = {
+    "apex": (3, 16, 16), "face": (4, 3, 16, 16), "rois": (4, 4, 3, 8, 8), "frames": (5, 1, 16, 16), "adjacency": (5, 5),
+}  # fmt: skip
 OPTIONS = {
     "stst": {"dropout": 0.0}, "offapex": {"dropout": 0.0, "hidden": 64}, "aurel": {"dropout": 0.0, "width": 16},
-    "c3d": {"dropout": 0.0, "se": True}, "mdmo": {},
+    "c3d": {"dropout": 0.0, "se": True}, "t3d": {"dropout": 0.0, "stem": 8, "growth": 4}, "mdmo": {},
 }  # fmt: skip
 NETWORKS = [name for name in MODELS if name != "mdmo"]  # trained by gradient descent
 
@@ -28,11 +30,13 @@ def toy_batch(n: int = 12, seed: int = 0) -> tuple[dict[str, torch.Tensor], torc
     labels = torch.arange(n) % 3
     face = 0.1 * torch.randn(n, 4, 3, 16, 16, generator=generator)
     rois = 0.1 * torch.randn(n, 4, 4, 3, 8, 8, generator=generator)
+    frames = 0.5 + 0.05 * torch.randn(n, 5, 1, 16, 16, generator=generator)
     for i, k in enumerate(labels.tolist()):
         face[i, :, 1, 5 * k : 5 * k + 5] += 1.0
         rois[i, k, :, 1] += 1.0
-    adjacency = torch.rand(5, 5, generator=generator)
-    return {"apex": face[:, -1], "face": face, "rois": rois, "adjacency": adjacency.fill_diagonal_(0)}, labels
+        frames[i, 2:, 0, 5 * k : 5 * k + 5] += 0.3  # a band brightens as the expression develops
+    adjacency = torch.rand(5, 5, generator=generator).fill_diagonal_(0)
+    return {"apex": face[:, -1], "face": face, "rois": rois, "frames": frames, "adjacency": adjacency}, labels
 
 
 def make(name: str, seed: int = 0, **options) -> nn.Module:
@@ -158,6 +162,21 @@ def test_offapex_reads_u_and_v_but_not_strain() -> None:
     strain = batch["apex"].clone()
     strain[:, 2] += 1.0
     assert torch.equal(model(batch | {"apex": strain}), model(batch))
+
+
+def test_t3d_reads_the_frame_volume_and_gates_its_channels() -> None:
+    from merec.models.t3d import MaxExcite3d
+
+    batch, _ = toy_batch(3)
+    model = make("t3d").eval()
+    assert sum(isinstance(m, MaxExcite3d) for m in model.modules()) == 5  # after 3 blocks and 2 transitions
+    reference = model(batch)
+    assert torch.equal(model(batch | {"face": torch.zeros_like(batch["face"])}), reference)  # flow unused
+    assert not torch.allclose(model(batch | {"frames": batch["frames"].flip(-1)}), reference)
+    published = build_model("t3d", 3, {"frames": (20, 1, 64, 64)}, {})  # the published input: 20 grey 64x64
+    assert published({"frames": torch.rand(2, 20, 1, 64, 64)}).shape == (2, 3)
+    with pytest.raises(MerecError, match="too small for its 3x3x3 stem"):
+        build_model("t3d", 3, {"frames": (2, 1, 64, 64)}, {})
 
 
 def test_bad_model_options_are_clear_errors() -> None:

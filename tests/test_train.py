@@ -104,6 +104,26 @@ def test_flip_mirrors_x_negates_u_and_swaps_left_right_rois() -> None:
     rois[0, 0, 0, 0, 0, 0] = 1.0  # u of left_brow, top-left pixel
     flipped = flip_batch({"rois": rois}, mirror_partner(names))["rois"]
     assert flipped[0, 2, 0, 0, 0, 1] == -1.0
+    frames = torch.zeros(1, 2, 1, 2, 2)
+    frames[0, :, 0, 0, 0] = 0.8  # grey levels are mirrored, never negated
+    assert flip_batch({"frames": frames}, [])["frames"][0, :, 0, 0, 1].tolist() == pytest.approx([0.8, 0.8])
+
+
+def test_a_model_reading_inputs_the_features_lack_is_a_clear_error() -> None:
+    features = toy_features()
+    assert "frames" not in features.inputs
+    with pytest.raises(MerecError, match="reads frames, which these features do not hold.*rerun the features stage"):
+        train_fold(features, CLASSES, "d-0", params(model="t3d", epochs=1))
+
+
+def test_a_frame_volume_model_trains_within_the_same_protocol() -> None:
+    features = toy_features()
+    frames = np.repeat(features.inputs["face"][:, :, 1:2] * 0.2 + 0.5, 2, axis=1)  # (n, 8, 1, 16, 16) grey
+    with_frames = FeatureSet(features.samples, features.inputs | {"frames": frames.astype(np.float32)}, [], [])
+    options = {"model": "t3d", "epochs": 3, "models": {"t3d": {"stem": 8, "growth": 4}}}
+    result = train_fold(with_frames, CLASSES, "d-1", params(**options))
+    assert len(result.predictions) == 6 and result.info["model"] == "t3d"
+    assert result.history["train_loss"].iloc[-1] < result.history["train_loss"].iloc[0]
 
 
 def test_write_fold_files_and_reload_the_model(tmp_path) -> None:

@@ -5,11 +5,12 @@ Every model takes a batch dict of float tensors built from the features stage:
 * ``apex`` (B, 3, F, F): whole-face u, v, strain from onset to apex (the last frame);
 * ``face`` (B, T, 3, F, F): whole-face flow for every interpolated frame;
 * ``rois`` (B, R, T, 3, S, S): ROI flow tensors;
+* ``frames`` (B, N, 1, V, V): the clip's grey frames, onset to apex;
 * ``adjacency`` (K, K): the fold's AU graph (same for the whole batch);
 
 and returns class logits (B, n_classes). A model's class attribute ``inputs`` names the inputs
-it reads (training moves only those; default: all three). ``input_shapes`` gives the per-sample shapes of the first
-three (and ``adjacency``: (K, K) when an AU graph is given), so models can size their layers
+it reads (training moves only those; default: all of them). ``input_shapes`` gives the per-sample shapes of the flow
+and frame inputs (and ``adjacency``: (K, K) when an AU graph is given), so models can size their layers
 without lazy modules. ``context`` may carry ``roi_names`` and ``aus`` (the AU numbers of the
 graph's nodes) for models that use them to initialise weights.
 
@@ -18,6 +19,7 @@ graph's nodes) for models that use them to initialise weights.
 * ``aurel``: ROI encoder + ROI self-attention + AU graph convolution on ``rois`` and
   ``adjacency`` (:mod:`merec.models.aurel`);
 * ``c3d``: compact 3D CNN with optional squeeze-excitation on ``face`` (:mod:`merec.models.c3d`);
+* ``t3d``: SE-DenseNet3D on ``frames`` (:mod:`merec.models.t3d`);
 * ``mdmo``: the classical baseline, MDMO features of ``rois`` + a linear SVM fitted in closed form
   (:mod:`merec.models.mdmo`); a model with ``closed_form = True`` is trained by its ``fit``
   method instead of the epoch loop.
@@ -33,7 +35,7 @@ from torch import nn
 from merec.config import checked_section
 from merec.errors import MerecError
 
-MODELS = ("stst", "offapex", "aurel", "c3d", "mdmo")
+MODELS = ("stst", "offapex", "aurel", "c3d", "t3d", "mdmo")
 
 
 def model_class(name: str) -> type[nn.Module]:
@@ -54,6 +56,10 @@ def model_class(name: str) -> type[nn.Module]:
         from merec.models.c3d import C3DNet
 
         return C3DNet
+    if name == "t3d":
+        from merec.models.t3d import T3DNet
+
+        return T3DNet
     if name == "mdmo":
         from merec.models.mdmo import MDMOSVM
 

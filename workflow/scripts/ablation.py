@@ -1,13 +1,14 @@
 """Ablation table: what each stage contributes, UF1/UAR as mean ± sd over seeds and data draws, with intervals.
 
 Runs the Snakemake workflow once per configuration and data draw, each in its own working copy
-under ``ablation/`` (git-ignored, as is any ``ablation*/``): the baseline is ``params.yaml`` as it is, every other row changes
-one value of it (or several, ``;``-separated in one ``--row``). Copies share finished artifacts
-through hard links and Snakemake's metadata: the baseline of the workspace's own draw reuses what
-the workspace has built, and each row reuses its draw's baseline, so a row reruns only the stages
-its change affects (a model row trains and evaluates; a magnification row also recomputes magnify
-and features). Every row trains each fold with every seed of ``--seeds``; ``--draws``
-(``synth.seed`` values) repeats everything on other draws of the embedded dataset.
+under ``ablation/`` (git-ignored, as is any ``ablation*/``): the baseline is ``params.yaml`` as it
+is, every other row changes one value of it (or several, ``;``-separated in one ``--row``). Copies
+share finished artifacts through hard links and Snakemake's metadata: the baseline of the
+workspace's own draw reuses what the workspace has built, and each row reuses its draw's baseline,
+so a row reruns only the stages its change affects (a model row trains and evaluates; a
+magnification row also recomputes magnify and features). Every row trains each fold with every seed
+of ``--seeds``; ``--draws`` (``synth.seed`` values) repeats everything on other draws of the
+embedded dataset.
 
 Each row reports its per-draw and per-seed pooled scores, their mean ± sd over every (draw, seed)
 run, the 95% subject-bootstrap interval (over the pooled predictions of all draws, each draw's
@@ -55,6 +56,7 @@ DEFAULT_ROWS = (
     "magnify.method=none",
     "train.model=stst",
     "train.model=offapex",
+    "train.model=t3d",
     "train.model=c3d",
     "train.model=mdmo",
     "au_graph.graph=identity",
