@@ -28,7 +28,10 @@ from merec.models import MODELS, build_model, model_class
 
 # Largest accepted CPU/GPU difference: frames in grey levels (uint8), losses relative.
 TOLERANCE = {"ifnet": 2.0, "magnet": 2.0, "train": 1e-3}
-SHAPES = {"apex": (3, 32, 32), "face": (6, 3, 32, 32), "rois": (8, 6, 3, 24, 24), "adjacency": (9, 9)}
+SHAPES = {
+    "apex": (3, 32, 32), "face": (6, 3, 32, 32), "rois": (8, 6, 3, 24, 24), "frames": (7, 1, 64, 64),
+    "adjacency": (9, 9),
+}  # fmt: skip
 
 
 def _timed(function: Callable[[], Any], repeat: int = 5) -> tuple[Any, float]:

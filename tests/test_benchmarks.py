@@ -13,6 +13,8 @@ from tests.helpers import REPO
 
 
 def load_script(name: str) -> object:
+    if str(REPO / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import their shared helpers by name
     spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -31,3 +33,41 @@ def test_the_scale_dataset_is_a_samm_copy_with_the_asked_clip_and_subject_counts
     assert sorted(p.name for p in root.iterdir() if p.is_file()) == ["SAMM_Micro_FACS_Codes_v2.xlsx"]
     with pytest.raises(SystemExit, match="at least one per subject"):
         scale.scale_dataset(tmp_path / "other", frame_size=160, subjects=3, wanted=2)
+
+
+def test_model_costs_measure_every_model_on_the_default_shapes() -> None:
+    import yaml
+
+    costs = load_script("model_costs")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    features = costs.default_inputs(params, subjects=3, per_subject=3)
+    assert features.inputs["frames"].shape[1:] == (params["interpolate"]["frames"], 1, 64, 64)
+    params["train"]["epochs"] = 1
+    row = costs.measure(params, "stst", features, repeats=1)
+    assert row["parameters"] == 1683 and row["fold_seconds"] > 0 and row["inference_ms_per_clip"] > 0
+
+
+def test_the_model_comparison_reads_scores_from_the_ablation_and_says_what_is_missing() -> None:
+    costs = load_script("model_costs")
+    versus = {"uf1": {"difference": -0.1, "ci95": [-0.15, -0.05], "resolved": True}}
+    ablation = {
+        "baseline_params": {"train": {"model": "aurel"}},
+        "rows": [
+            {"name": "baseline", "uf1": 0.75, "uf1_sd": 0.02, "uf1_ci95": [0.7, 0.8], "versus_baseline": None},
+            {
+                "name": "train.model: stst",
+                "uf1": 0.65,
+                "uf1_sd": 0.01,
+                "uf1_ci95": [0.6, 0.7],
+                "versus_baseline": versus,
+            },
+        ],
+    }
+    size = {"parameters": 1683, "fold_seconds": 5.0, "fold_vs_stst": 1.0, "inference_ms_per_clip": 0.5}
+    record = {"models": {"aurel": size | {"parameters": 20000}, "stst": size, "t3d": size}}
+    published = {"models": {"stst": {"uf1": 0.7353, "uar": 0.7605, "note": "last epoch"}}}
+    lines = costs.comparison_table(ablation, record, published).splitlines()
+    assert lines[2].startswith("| `aurel` | 20,000 |")
+    assert "0.750 ± 0.020 | 0.700-0.800 | (default) | none |" in lines[2]
+    assert "-0.100 (-0.150 to -0.050) | 0.7353 / 0.7605 (last epoch) |" in lines[3]
+    assert "not in the ablation record" in lines[4]

@@ -143,7 +143,7 @@ def test_missing_annotation_file(tmp_path: Path) -> None:
 
 def test_missing_columns_lists_missing_and_found(tmp_path: Path) -> None:
     make_samm(tmp_path)
-    book = pd.read_excel(tmp_path / SAMM_FILE, sheet_name="MICRO_ONLY", header=13)
+    book = pd.read_excel(tmp_path / SAMM_FILE, sheet_name="MICRO_ONLY", header=13, engine="openpyxl")
     book = book.drop(columns=["Apex Frame"])
     with pd.ExcelWriter(tmp_path / SAMM_FILE) as writer:
         book.to_excel(writer, sheet_name="MICRO_ONLY", startrow=13, index=False)
@@ -264,7 +264,7 @@ def test_no_usable_samples_is_an_error(tmp_path: Path) -> None:
 
 def test_casme2_official_layout(tmp_path: Path) -> None:
     root = make_casme2(tmp_path / "casme2")
-    header = pd.read_excel(root / "CASME2-coding-20140508.xlsx").columns
+    header = pd.read_excel(root / "CASME2-coding-20140508.xlsx", engine="openpyxl").columns
     assert {"Unnamed: 2", "Unnamed: 6"} <= set(header)  # the blank columns of the original
     result = load_samples("casme2", {"format": "casme2", "root": str(root)})
     table = result.samples

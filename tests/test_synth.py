@@ -28,7 +28,9 @@ def test_synth_is_read_by_the_samm_adapter(tiny_synth: Path) -> None:
 
 
 def test_synth_workbook_has_samm_layout(tiny_synth: Path) -> None:
-    sheet = pd.read_excel(tiny_synth / "SAMM_Micro_FACS_Codes_v2.xlsx", sheet_name="MICRO_ONLY", header=13)
+    sheet = pd.read_excel(
+        tiny_synth / "SAMM_Micro_FACS_Codes_v2.xlsx", sheet_name="MICRO_ONLY", header=13, engine="openpyxl"
+    )
     assert list(sheet.columns[:6]) == [
         "Subject",
         "Filename",

@@ -35,7 +35,7 @@ PARAM_CHANGES = {
     "magnify.alpha": (6.0, {"magnify", "features", "train", "evaluate", "strips"}),
     "train.lr": (0.003, {"train", "evaluate"}),
     "train.seeds": ([0, 1], {"train", "evaluate"}),
-    "train.model": ("stst", {"train", "evaluate"}),
+    "train.model": ("t3d", {"train", "evaluate"}),  # a model of another input: the features hold it already
     "interpolate.frames": (6, {"interpolate", "magnify", "features", "train", "evaluate", "strips"}),
     "interpolate.method": ("linear", {"interpolate", "magnify", "features", "train", "evaluate", "strips"}),
     "face.size": (96, {"face", "interpolate", "magnify", "features", "train", "evaluate", "strips"}),
@@ -225,6 +225,17 @@ def test_snakemake_builds_everything_then_has_nothing_to_do(built: Path) -> None
     assert planned_rules(built, *EVERYTHING) == set()
     log = (built / "first-run.log").read_text()
     assert log.count("rule face:") == 2 and "magnet_train" not in log.split("Job stats:")[1].split("\n\n")[0]
+
+
+def test_a_frame_volume_model_trains_through_snakemake_on_the_built_features(built: Path, tmp_path: Path) -> None:
+    root = clone(built, tmp_path)
+    set_param(root, "train.model", "t3d")
+    result = snakemake(root, TARGET)
+    log = result.stdout + result.stderr
+    assert "rule features:" not in log and "rule train:" in log
+    assert json.loads((root / "results/synth/metrics.json").read_text())["n_samples"] == 9
+    folds = [json.loads(path.read_text()) for path in (root / "results/synth/folds").rglob("fold.json")]
+    assert len(folds) == 3 and {fold["model"] for fold in folds} == {"t3d"}
 
 
 @pytest.mark.parametrize("dotted", list(PARAM_CHANGES))
