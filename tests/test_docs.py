@@ -43,26 +43,31 @@ def test_the_readme_quotes_the_ablation_result_file() -> None:
     assert readme_table(data) in results
 
 
-def test_the_readme_headline_quotes_its_result_file() -> None:
+def test_the_readme_headline_is_the_ablations_default_row_measured_as_shipped() -> None:
     sys.path.insert(0, str(REPO / "workflow" / "scripts"))
     from ablation import headline
 
-    data = json.loads((REPO / "benchmarks/results/headline.json").read_text())
-    assert data["draws"] == [0, 1] and len(data["rows"]) == 1  # the test draws, params.yaml alone
+    data = json.loads((REPO / "benchmarks/results/ablation.json").read_text())
+    assert data["draws"] == [0, 1] and data["base"] is None  # the test draws, params.yaml as the default
     readme = (REPO / "README.md").read_text()
-    assert headline(data) in readme and data["command"] in readme
-    tvl1 = data["baseline_params"]["features"]["tvl1"]
-    assert tvl1 == yaml.safe_load((REPO / "params.yaml").read_text())["features"]["tvl1"]  # measured as shipped
+    assert headline(data) in readme
+    shipped = yaml.safe_load((REPO / "params.yaml").read_text())
+    measured = data["baseline_params"]
+    for section in ("synth", "face", "interpolate", "magnify", "features", "au_graph"):
+        assert measured[section] == shipped[section], section
+    train = {key: value for key, value in measured["train"].items() if key != "seeds"}
+    assert train == {key: value for key, value in shipped["train"].items() if key != "seeds"}
 
 
 def test_the_model_docs_quote_the_development_draw_result_file() -> None:
     sys.path.insert(0, str(REPO / "workflow" / "scripts"))
     from ablation import readme_table
 
-    data = json.loads((REPO / "benchmarks/results/development.json").read_text())
-    assert data["draws"] == [100]  # the development draw, never a test draw
     docs = (REPO / "docs/models.md").read_text()
-    assert readme_table(data) in docs and data["date"] in docs
+    for name in ("development", "development-aurel", "development-c3d"):
+        data = json.loads((REPO / f"benchmarks/results/{name}.json").read_text())
+        assert data["draws"] == [100], name  # the development draw, never a test draw
+        assert readme_table(data) in docs and data["date"] in docs, name
 
 
 def test_the_dataset_docs_quote_the_identity_benchmark() -> None:
@@ -85,3 +90,21 @@ def test_the_magnification_docs_quote_their_result_files() -> None:
     assert sentence(gain) in " ".join(docs.split())
     quality = json.loads((REPO / "benchmarks/results/magnification_quality.json").read_text())
     assert markdown(quality) in docs and quality["command"] in docs
+
+
+def test_the_model_docs_quote_the_model_comparison() -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from model_costs import comparison_table
+
+    costs = json.loads((REPO / "benchmarks/results/model_costs.json").read_text())
+    ablation = json.loads((REPO / "benchmarks/results/ablation.json").read_text())
+    published = json.loads((REPO / "benchmarks/published.json").read_text())
+    docs = (REPO / "docs/models.md").read_text()
+    comparison = docs[docs.index("## Model comparison") :]
+    assert comparison_table(ablation, costs, published) in comparison
+    assert costs["command"] in comparison and costs["date"] in comparison
+    check = json.loads((REPO / "benchmarks/results/development-t3d-motion.json").read_text())
+    assert check["draws"] == [100]  # a diagnostic on the development draw, never a test draw
+    row = check["rows"][0]
+    low, high = row["uf1_ci95"]
+    assert f"UF1 {row['uf1']:.3f} ({low:.3f}-{high:.3f})" in " ".join(comparison.split())

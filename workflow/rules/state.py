@@ -225,7 +225,7 @@ def commit_to_dvc(stages: Iterable[str], log: Any = print) -> bool:
     if not names or not any(lock.is_file() or lock.with_name("dvc.yaml").is_file() for lock in LOCKS):
         return True
     result = subprocess.run(
-        [sys.executable, "-m", "dvc", "commit", "--force", "--quiet", *names],
+        [sys.executable, "-m", "dvc", "commit", "--force", *names],
         capture_output=True,
         text=True,
         env={**os.environ, "DVC_NO_ANALYTICS": "1"},

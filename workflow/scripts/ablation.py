@@ -87,6 +87,9 @@ def set_param(params: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
+DVC_FILES = ("dvc.yaml", "dvc.lock")
+
+
 def _link(source: str, target: str) -> None:
     Path(target).unlink(missing_ok=True)
     os.link(source, target)
@@ -97,6 +100,8 @@ def make_copy(source: Path, target: Path, params: dict[str, Any], shared_from: P
     if target.exists():
         shutil.rmtree(target)
     for name in project_files(source):
+        if Path(name).name in DVC_FILES:
+            continue  # Snakemake alone runs a copy: recording it in DVC would only hash every artifact again
         path = target / name
         path.parent.mkdir(parents=True, exist_ok=True)
         if (source / name).is_symlink():
