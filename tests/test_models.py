@@ -19,7 +19,7 @@ SHAPES = {
 }  # fmt: skip
 OPTIONS = {
     "stst": {"dropout": 0.0}, "offapex": {"dropout": 0.0, "hidden": 64}, "aurel": {"dropout": 0.0, "width": 16},
-    "c3d": {"dropout": 0.0, "se": True}, "t3d": {"dropout": 0.0, "stem": 8, "growth": 4}, "mdmo": {},
+    "c3d": {"dropout": 0.0, "se": True}, "t3d": {"dropout": 0.0, "stem": 8, "growth": 4}, "r3d": {}, "mdmo": {},
 }  # fmt: skip
 NETWORKS = [name for name in MODELS if name != "mdmo"]  # trained by gradient descent
 
@@ -177,6 +177,46 @@ def test_t3d_reads_the_frame_volume_and_gates_its_channels() -> None:
     assert published({"frames": torch.rand(2, 20, 1, 64, 64)}).shape == (2, 3)
     with pytest.raises(MerecError, match="too small for its 3x3x3 stem"):
         build_model("t3d", 3, {"frames": (2, 1, 64, 64)}, {})
+
+
+def test_r3d_is_torchvisions_video_resnet_on_the_frame_volume() -> None:
+    batch, _ = toy_batch(3)
+    model = make("r3d").eval()
+    reference = model(batch)
+    assert torch.equal(model(batch | {"face": torch.zeros_like(batch["face"])}), reference)  # flow unused
+    assert not torch.allclose(model(batch | {"frames": batch["frames"].flip(-1)}), reference)
+    assert make("r3d", arch="r2plus1d_18").eval()(batch).shape == (3, 3)
+    with pytest.raises(MerecError, match="too small for r3d_18"):
+        build_model("r3d", 3, {"frames": (5, 1, 12, 12)}, {})
+    assert build_model("r3d", 3, {"frames": (5, 1, 12, 12)}, {"extra_pool": False})(
+        {"frames": torch.rand(2, 5, 1, 12, 12)}
+    ).shape == (2, 3)
+
+
+@pytest.mark.parametrize(("arch", "published"), [("r3d_18", 33_371_472), ("r2plus1d_18", 31_505_325)])
+def test_r3d_backbones_have_torchvisions_sizes(arch: str, published: int) -> None:
+    from merec.models.r3d import VideoResNet18
+
+    with_kinetics_head = sum(p.numel() for p in VideoResNet18(arch).parameters()) + 512 * 400 + 400
+    assert with_kinetics_head == published  # torchvision's figure for its 400-class Kinetics model
+
+
+def test_r3d_starts_from_user_given_weights_checked_key_by_key(tmp_path) -> None:
+    from merec.models.r3d import VideoResNet18
+
+    torch.manual_seed(5)
+    kinetics = VideoResNet18("r3d_18").state_dict()  # stands in for torchvision's Kinetics-400 file
+    kinetics |= {"fc.weight": torch.randn(400, 512), "fc.bias": torch.zeros(400)}
+    torch.save(kinetics, path := tmp_path / "r3d_18_kinetics.pth")
+    model = make("r3d", weights=str(path))
+    assert torch.equal(model.backbone.stem[0].weight, kinetics["stem.0.weight"])
+    assert torch.equal(model.backbone.layer4[1].conv2[0].weight, kinetics["layer4.1.conv2.0.weight"])
+    assert model.classifier.out_features == 3  # the file's 400-class layer is left out
+    torch.save(VideoResNet18("r2plus1d_18").state_dict(), other := tmp_path / "r2plus1d.pth")
+    with pytest.raises(MerecError, match=r"r2plus1d.pth\): checkpoint does not match"):
+        make("r3d", weights=str(other))
+    with pytest.raises(MerecError, match="checkpoint not found"):
+        make("r3d", weights=str(tmp_path / "absent.pth"))
 
 
 def test_bad_model_options_are_clear_errors() -> None:

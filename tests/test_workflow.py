@@ -227,15 +227,18 @@ def test_snakemake_builds_everything_then_has_nothing_to_do(built: Path) -> None
     assert log.count("rule face:") == 2 and "magnet_train" not in log.split("Job stats:")[1].split("\n\n")[0]
 
 
-def test_a_frame_volume_model_trains_through_snakemake_on_the_built_features(built: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["t3d", "r3d"])
+def test_a_frame_volume_model_trains_through_snakemake_on_the_built_features(
+    built: Path, tmp_path: Path, model: str
+) -> None:
     root = clone(built, tmp_path)
-    set_param(root, "train.model", "t3d")
+    set_param(root, "train.model", model)
     result = snakemake(root, TARGET)
     log = result.stdout + result.stderr
     assert "rule features:" not in log and "rule train:" in log
     assert json.loads((root / "results/synth/metrics.json").read_text())["n_samples"] == 9
     folds = [json.loads(path.read_text()) for path in (root / "results/synth/folds").rglob("fold.json")]
-    assert len(folds) == 3 and {fold["model"] for fold in folds} == {"t3d"}
+    assert len(folds) == 3 and {fold["model"] for fold in folds} == {model}
 
 
 @pytest.mark.parametrize("dotted", list(PARAM_CHANGES))

@@ -20,6 +20,8 @@ graph's nodes) for models that use them to initialise weights.
   ``adjacency`` (:mod:`merec.models.aurel`);
 * ``c3d``: compact 3D CNN with optional squeeze-excitation on ``face`` (:mod:`merec.models.c3d`);
 * ``t3d``: SE-DenseNet3D on ``frames`` (:mod:`merec.models.t3d`);
+* ``r3d``: torchvision's ``r3d_18`` / ``r2plus1d_18`` on ``frames``, from scratch or from
+  user-given weights (:mod:`merec.models.r3d`);
 * ``mdmo``: the classical baseline, MDMO features of ``rois`` + a linear SVM fitted in closed form
   (:mod:`merec.models.mdmo`); a model with ``closed_form = True`` is trained by its ``fit``
   method instead of the epoch loop.
@@ -35,7 +37,7 @@ from torch import nn
 from merec.config import checked_section
 from merec.errors import MerecError
 
-MODELS = ("stst", "offapex", "aurel", "c3d", "t3d", "mdmo")
+MODELS = ("stst", "offapex", "aurel", "c3d", "t3d", "r3d", "mdmo")
 
 
 def model_class(name: str) -> type[nn.Module]:
@@ -60,6 +62,10 @@ def model_class(name: str) -> type[nn.Module]:
         from merec.models.t3d import T3DNet
 
         return T3DNet
+    if name == "r3d":
+        from merec.models.r3d import R3DNet
+
+        return R3DNet
     if name == "mdmo":
         from merec.models.mdmo import MDMOSVM
 

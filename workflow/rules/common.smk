@@ -189,6 +189,13 @@ def magnet_weights(wildcards):
     return config.get("magnify", {}).get("magnet", {}).get("checkpoint", "merec/weights/magnet.pt")
 
 
+def pretrained_weights(wildcards):
+    """The user-given pretrained backbone the chosen model starts from (``train.models.<m>.weights``), if any."""
+    train = config["train"]
+    path = train.get("models", {}).get(train.get("model"), {}).get("weights", "")
+    return [path] if path else []
+
+
 def reported(path, caption, category, **labels):
     """An output that goes into `snakemake --report`, under ``category`` and the dataset."""
     return report(

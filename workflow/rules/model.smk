@@ -7,6 +7,7 @@ rule train:
         classes="data/interim/{dataset}/classes.json",
         features=shard_manifests("features", "processed"),
         au_graph="data/processed/{dataset}/au_graph",
+        pretrained=pretrained_weights,
         params=params_of("train"),
         code=code("train"),
     output:
