@@ -24,6 +24,7 @@ import copy
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -96,18 +97,35 @@ def _closed_form_size(model: torch.nn.Module) -> int:
     return int(sum(buffer.numel() for name, buffer in model.named_buffers() if "weight" in name or "bias" in name))
 
 
-def comparison_table(ablation: dict, costs: dict, published: dict) -> str:
+def _default_run(params: dict) -> dict:
+    """What defines an ablation's default run: every param but other models' options."""
+    train = params["train"]
+    return params | {"train": train | {"models": {train["model"]: train["models"][train["model"]]}}}
+
+
+def comparison_table(ablation: dict, costs: dict, published: dict, more: Sequence[dict] = ()) -> str:
     """The model comparison of docs/models.md from the ablation record (UF1 on the test draws), this
-    script's record (size and CPU time) and the published composite scores (orientation only)."""
-    rows = {row["name"]: row for row in ablation["rows"]}
+    script's record (size and CPU time) and the published composite scores (orientation only).
+
+    ``more``: further ablation records of the same default and draws (a slow model's own run); each
+    row's difference is against the default run of its own record."""
+    for other in more:
+        if (_default_run(other["baseline_params"]), other["draws"], other["seeds"]) != (
+            _default_run(ablation["baseline_params"]),
+            ablation["draws"],
+            ablation["seeds"],
+        ):
+            raise ValueError(f"{other['command']}: another default, draws or seeds than the ablation record")
+    rows = {row["name"]: row for record in (*more, ablation) for row in record["rows"][1:]}
     default = ablation["baseline_params"]["train"]["model"]
+    rows[f"train.model: {default}"] = ablation["rows"][0]
     lines = [
         "| model | parameters | CPU s per fold (x stst) | ms per clip | UF1 (mean ± sd) | UF1 95% interval "
         "| UF1 minus default (95% interval) | published composite UF1 / UAR |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, cost in costs["models"].items():
-        row = rows.get(f"train.model: {name}") or (rows[next(iter(rows))] if name == default else None)
+        row = rows.get(f"train.model: {name}")
         if row is None:
             scores = "not in the ablation record | | "
         else:

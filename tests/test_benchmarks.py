@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import importlib.util
 import sys
 from pathlib import Path
@@ -51,7 +53,9 @@ def test_the_model_comparison_reads_scores_from_the_ablation_and_says_what_is_mi
     costs = load_script("model_costs")
     versus = {"uf1": {"difference": -0.1, "ci95": [-0.15, -0.05], "resolved": True}}
     ablation = {
-        "baseline_params": {"train": {"model": "aurel"}},
+        "baseline_params": {"train": {"model": "aurel", "models": {"aurel": {}}}},
+        "draws": [0, 1],
+        "seeds": [0, 1],
         "rows": [
             {"name": "baseline", "uf1": 0.75, "uf1_sd": 0.02, "uf1_ci95": [0.7, 0.8], "versus_baseline": None},
             {
@@ -71,3 +75,13 @@ def test_the_model_comparison_reads_scores_from_the_ablation_and_says_what_is_mi
     assert "0.750 ± 0.020 | 0.700-0.800 | (default) | none |" in lines[2]
     assert "-0.100 (-0.150 to -0.050) | 0.7353 / 0.7605 (last epoch) |" in lines[3]
     assert "not in the ablation record" in lines[4]
+    # a slow model's own run of the same default (its record knows another model's options) fills its row
+    t3d = copy.deepcopy(ablation)
+    t3d["baseline_params"]["train"]["models"]["t3d"] = {"stem": 24}
+    t3d["command"] = "ablation.py --row train.model=t3d"
+    t3d["rows"][1] = t3d["rows"][1] | {"name": "train.model: t3d", "uf1": 0.3}
+    lines = costs.comparison_table(ablation, record, published, more=[t3d]).splitlines()
+    assert "| 0.300 ± 0.010 |" in lines[4] and "0.650 ± 0.010" in lines[3]
+    t3d["baseline_params"]["train"]["epochs"] = 3
+    with pytest.raises(ValueError, match="another default"):
+        costs.comparison_table(ablation, record, published, more=[t3d])

@@ -106,7 +106,8 @@ def test_the_model_docs_quote_the_model_comparison() -> None:
     published = json.loads((REPO / "benchmarks/published.json").read_text())
     docs = (REPO / "docs/models.md").read_text()
     comparison = docs[docs.index("## Model comparison") :]
-    assert comparison_table(ablation, costs, published) in comparison
+    more = [json.loads(path.read_text()) for path in sorted((REPO / "benchmarks/results").glob("ablation-*.json"))]
+    assert comparison_table(ablation, costs, published, more) in comparison
     assert costs["command"] in comparison and costs["date"] in comparison
     check = json.loads((REPO / "benchmarks/results/development-t3d-motion.json").read_text())
     assert check["draws"] == [100]  # a diagnostic on the development draw, never a test draw
