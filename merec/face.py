@@ -3,10 +3,14 @@
 dlib's HOG detector and 68-point predictor run on the onset frame only; the similarity transform
 that puts the eye centres at fixed positions of a ``size`` x ``size`` crop is then applied to every
 frame from onset to offset, so motion between frames is preserved (no per-frame re-alignment).
+With ``align: frontalize`` the crop first undoes the head pose estimated from the landmarks
+(:mod:`merec.frontalize`), again one warp for the whole clip.
 The stage runs per shard (:mod:`merec.shards`): it reads the shard's clip list from ingest
 (:mod:`merec.datasets.clips`) and writes one ``<sample>.npz`` per clip with ``frames`` (T, size,
 size, 3) uint8 RGB, ``landmarks`` (68, 2) onset landmarks in crop coordinates, ``transform``
-(2, 3), ``frame_numbers`` (T,) and ``apex_index``, then the shard's manifest.
+(2, 3: the similarity to the crop, from the frontal landmarks under ``frontalize``), ``pose``
+(yaw, pitch, roll of the onset in degrees), ``frame_numbers`` (T,) and ``apex_index``, then the
+shard's manifest.
 
 Bad clips (a missing, empty, corrupt or truncated frame, frames of different sizes, no face on the
 onset frame, two faces of similar size) are an error naming the sample and the file, or, under
@@ -34,6 +38,7 @@ from merec.config import Params
 from merec.datasets.clips import Clip, ClipList, read_clip_list
 from merec.datasets.ids import is_safe_id
 from merec.errors import MerecError
+from merec.frontalize import estimate_pose, frontal_landmarks, frontal_maps, mirror_weights
 from merec.io import PathLike, atomic_dir, read_image, save_npz
 from merec.landmarks import Face, detect_faces, eye_centres
 from merec.runtime import available_threads, ordered_map
@@ -54,6 +59,8 @@ class FaceParams(Params):
     eye_y: float
     eye_distance: float
     on_error: str
+    align: str
+    mirror_yaw_deg: float
 
 
 def alignment_transform(landmarks: np.ndarray, params: FaceParams) -> np.ndarray:
@@ -109,20 +116,52 @@ def choose_face(faces: list[Face], sample: str, where: str = "the onset frame") 
 def align_clip(
     frames: list[np.ndarray], apex_index: int, sample: str, params: FaceParams, where: str = "the onset frame"
 ) -> dict[str, np.ndarray]:
-    """Detect on frame 0 (the onset) and crop every frame with the same transform."""
+    """Detect on frame 0 (the onset) and crop every frame with the same warp.
+
+    ``align: similarity`` puts the eye centres in place (:func:`alignment_transform`);
+    ``frontalize`` first undoes the head pose (:mod:`merec.frontalize`). Either way the head pose
+    estimated on the onset is kept (``pose``: yaw, pitch, roll in degrees).
+    """
     faces = detect_faces(frames[0], upsample=params.upsample, min_score=params.min_score)
     face = choose_face(faces, sample, where)
-    transform = alignment_transform(face.landmarks, params)
+    pose = estimate_pose(face.landmarks)
     size = (params.size, params.size)
-    crops = np.stack(
-        [cv2.warpAffine(f, transform, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for f in frames]
-    )
+    if params.align == "frontalize":
+        try:
+            frontal = frontal_landmarks(face.landmarks, pose)
+        except MerecError as exc:
+            raise MerecError(f"sample {sample}: on {where}, {exc}") from exc
+        transform = alignment_transform(frontal, params)
+        map_x, map_y = frontal_maps(face.landmarks, frontal, transform, params.size)
+        weights = mirror_weights(pose, params.size, params.mirror_yaw_deg)
+        crops = np.stack([_remapped(frame, map_x, map_y, weights) for frame in frames])
+        landmarks = apply_transform(transform, frontal)
+    else:
+        transform = alignment_transform(face.landmarks, params)
+        crops = np.stack(
+            [
+                cv2.warpAffine(f, transform, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                for f in frames
+            ]
+        )
+        landmarks = apply_transform(transform, face.landmarks)
     return {
         "frames": crops,
-        "landmarks": apply_transform(transform, face.landmarks).astype(np.float32),
+        "landmarks": landmarks.astype(np.float32),
         "transform": transform.astype(np.float32),
+        "pose": pose.angles(),
         "apex_index": np.int64(apex_index),
     }
+
+
+def _remapped(frame: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """One frame through the frontal maps; with ``weights``, the turned-away half from the mirror image."""
+    crop = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if weights is None:
+        return crop
+    mirrored = crop[:, ::-1]
+    blend = weights[None, :, None] * mirrored + (1.0 - weights[None, :, None]) * crop
+    return np.clip(np.rint(blend), 0, 255).astype(np.uint8)
 
 
 def _read_clip(clip: Clip) -> tuple[list[np.ndarray], np.ndarray]:

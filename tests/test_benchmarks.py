@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 from merec.datasets import load_samples
 from tests.helpers import REPO
-
-
-def load_script(name: str) -> object:
-    if str(REPO / "benchmarks") not in sys.path:
-        sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import their shared helpers by name
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers.scripts import load_script
 
 
 def test_the_scale_dataset_is_a_samm_copy_with_the_asked_clip_and_subject_counts(tmp_path: Path) -> None:

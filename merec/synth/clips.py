@@ -56,6 +56,8 @@ from merec.synth.motion import (
     face_depth,
     parallax,
     profile,
+    turned,
+    turned_source,
 )
 
 LOG = logging.getLogger("merec.synth")
@@ -103,6 +105,7 @@ class SynthParams(Params):
     au_variation: float
     shading: float
     head_rotation_deg: float
+    head_pose_deg: float
     blink_px: float
 
 
@@ -274,6 +277,24 @@ def plan_clips(params: SynthParams, rng: np.random.Generator) -> list[ClipSpec]:
     return clips
 
 
+def clip_pose(clip: ClipSpec, params: SynthParams) -> tuple[float, float]:
+    """The clip's static head turn (yaw, pitch) in degrees: yaw uniform in +-``head_pose_deg``, pitch
+    in half that, from the clip's own stream (the other random draws do not change with it)."""
+    if params.head_pose_deg == 0:
+        return 0.0, 0.0
+    rng = np.random.default_rng([params.seed, clip.subject, int(clip.filename.split("_")[-1]), 1])
+    yaw, pitch = rng.uniform(-1.0, 1.0, 2) * params.head_pose_deg * np.array([1.0, 0.5])
+    return float(yaw), float(pitch)
+
+
+def _static_pose(subject: _Subject, clip: ClipSpec, params: SynthParams) -> np.ndarray | None:
+    yaw, pitch = clip_pose(clip, params)
+    if yaw == pitch == 0:
+        return None
+    centre = np.mean(eye_centres(subject.landmarks), axis=0)
+    return turned_source(subject.depth, subject.pivot, centre, yaw, pitch)
+
+
 def _render_clip(subject: _Subject, clip: ClipSpec, params: SynthParams, rng: np.random.Generator) -> list[np.ndarray]:
     size = params.frame_size
     expression = np.zeros((2, size, size), np.float32)
@@ -292,12 +313,15 @@ def _render_clip(subject: _Subject, clip: ClipSpec, params: SynthParams, rng: np
     yaw = _smooth_walk(params.clip_frames, np.deg2rad(params.head_rotation_deg), rng)
     pitch = _smooth_walk(params.clip_frames, np.deg2rad(params.head_rotation_deg), rng)
     light = 1.0 + params.flicker * rng.normal(0.0, 1.0, params.clip_frames)
+    source = _static_pose(subject, clip, params)
     frames = []
     for t in range(params.clip_frames):
         skin = expression * timing[t]
         if clip.blink_at is not None and abs(t - clip.blink_at) <= 2:
             skin = skin + blink_field * (1.0 - abs(t - clip.blink_at) / 3.0)
         displacement = skin + parallax(subject.depth, yaw[t], pitch[t], subject.pivot)
+        if source is not None:
+            displacement = turned(source, displacement)
         shade = 1.0 + params.shading * divergence(skin)[..., None]
         frame = subject.render(displacement, np.array([drift_x[t], drift_y[t]]), drift_angle[t], light[t]) * shade
         frame += rng.normal(0.0, params.noise_std, frame.shape)

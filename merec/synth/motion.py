@@ -174,6 +174,43 @@ def parallax(depth: np.ndarray, yaw: float, pitch: float, pivot: float) -> np.nd
     return np.stack([yaw * relief, pitch * relief])
 
 
+def turned_source(
+    depth: np.ndarray, pivot: float, centre: np.ndarray, yaw_deg: float, pitch_deg: float, iterations: int = 8
+) -> np.ndarray:
+    """Where each pixel of the face turned by ``yaw_deg`` and ``pitch_deg`` comes from, (2, H, W).
+
+    A rigid rotation of the face relief about ``centre`` (the eyes' midpoint, at depth ``pivot``)
+    with foreshortening: x' = c + (x - c) cos(yaw) + (z - pivot) sin(yaw), and likewise in y for
+    the pitch (yaw > 0 turns the face to the image's right, pitch > 0 down). The backward map is
+    found by fixed-point iteration on the depth at the current source estimate.
+    """
+    import cv2
+
+    height, width = depth.shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    yaw, pitch = np.deg2rad(yaw_deg), np.deg2rad(pitch_deg)
+    source_x, source_y = xs.copy(), ys.copy()
+    for _ in range(iterations):
+        relief = cv2.remap(depth, source_x, source_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) - pivot
+        source_x = (centre[0] + (xs - centre[0] - relief * np.sin(yaw)) / np.cos(yaw)).astype(np.float32)
+        source_y = (centre[1] + (ys - centre[1] - relief * np.sin(pitch)) / np.cos(pitch)).astype(np.float32)
+    return np.stack([source_x, source_y])
+
+
+def turned(source: np.ndarray, displacement: np.ndarray) -> np.ndarray:
+    """The displacement (2, H, W) of the turned face that moves by ``displacement`` before the turn."""
+    import cv2
+
+    height, width = source.shape[1:]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    moved = [
+        cv2.remap(np.ascontiguousarray(part, np.float32), source[0], source[1], cv2.INTER_LINEAR,
+                  borderMode=cv2.BORDER_REPLICATE)
+        for part in displacement
+    ]  # fmt: skip
+    return np.stack([xs - source[0] + moved[0], ys - source[1] + moved[1]])
+
+
 def divergence(displacement: np.ndarray) -> np.ndarray:
     """Divergence (H, W) of a displacement field: stretched skin (> 0) brightens, compressed skin darkens."""
     return np.gradient(displacement[0], axis=1) + np.gradient(displacement[1], axis=0)

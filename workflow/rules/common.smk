@@ -101,7 +101,7 @@ CODE = {
     "magnet_train": sources("merec/checkpoints.py", "merec/magnify/magnet.py", "merec/magnify/training"),
     "synth": sources("merec/landmarks.py", "merec/synth"),
     "ingest": sources("merec/datasets"),
-    "face": sources("merec/face.py", "merec/landmarks.py"),
+    "face": sources("merec/face.py", "merec/frontalize.py", "merec/landmarks.py", "merec/weights/face_shape.csv"),
     "interpolate": sources("merec/checkpoints.py", "merec/interpolate"),
     "magnify": sources("merec/checkpoints.py", *(f"merec/magnify/{name}" for name in MAGNIFY)),
     "features": sources("merec/features.py"),
