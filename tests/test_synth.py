@@ -133,3 +133,21 @@ def test_appearance_carries_no_class_information(tmp_path: Path) -> None:
     predicted = cross_val_predict(model, np.array(stats), samples["label"].to_numpy(), cv=folds)
     correct = int((predicted == samples["label"].to_numpy()).sum())
     assert binomtest(correct, len(samples), 1 / 3, alternative="greater").pvalue > 0.001, correct
+
+
+def test_a_static_head_turn_is_what_the_face_stage_measures(tmp_path: Path) -> None:
+    from merec.frontalize import estimate_pose
+    from merec.landmarks import detect_faces
+    from merec.synth.clips import clip_pose
+
+    params = SynthParams.from_mapping(TINY_SYNTH | {"head_pose_deg": 20})
+    generate(tmp_path / "turned", params)
+    meta = json.loads((tmp_path / "turned" / "synth.json").read_text())
+    drawn, measured = [], []
+    for clip in meta["clips"][:8]:
+        first = sorted((tmp_path / "turned" / f"{clip['subject']:03d}" / clip["filename"]).glob("*.jpg"))[0]
+        (face,) = detect_faces(read_image(first), upsample=1)
+        drawn.append(clip_pose(params, clip["subject"], clip["filename"])[0])
+        measured.append(estimate_pose(face.landmarks).yaw_deg)
+    assert max(abs(yaw) for yaw in drawn) > 5  # the clips are turned, each its own way
+    assert np.corrcoef(drawn, measured)[0, 1] > 0.9

@@ -277,18 +277,18 @@ def plan_clips(params: SynthParams, rng: np.random.Generator) -> list[ClipSpec]:
     return clips
 
 
-def clip_pose(clip: ClipSpec, params: SynthParams) -> tuple[float, float]:
-    """The clip's static head turn (yaw, pitch) in degrees: yaw uniform in +-``head_pose_deg``, pitch
+def clip_pose(params: SynthParams, subject: int, filename: str) -> tuple[float, float]:
+    """A clip's static head turn (yaw, pitch) in degrees: yaw uniform in +-``head_pose_deg``, pitch
     in half that, from the clip's own stream (the other random draws do not change with it)."""
     if params.head_pose_deg == 0:
         return 0.0, 0.0
-    rng = np.random.default_rng([params.seed, clip.subject, int(clip.filename.split("_")[-1]), 1])
+    rng = np.random.default_rng([params.seed, subject, int(filename.split("_")[-1]), 1])
     yaw, pitch = rng.uniform(-1.0, 1.0, 2) * params.head_pose_deg * np.array([1.0, 0.5])
     return float(yaw), float(pitch)
 
 
 def _static_pose(subject: _Subject, clip: ClipSpec, params: SynthParams) -> np.ndarray | None:
-    yaw, pitch = clip_pose(clip, params)
+    yaw, pitch = clip_pose(params, clip.subject, clip.filename)
     if yaw == pitch == 0:
         return None
     centre = np.mean(eye_centres(subject.landmarks), axis=0)
