@@ -30,7 +30,7 @@ from merec.models import MODELS, build_model, model_class
 TOLERANCE = {"ifnet": 2.0, "magnet": 2.0, "train": 1e-3}
 SHAPES = {
     "apex": (3, 32, 32), "face": (6, 3, 32, 32), "rois": (8, 6, 3, 24, 24), "frames": (7, 1, 64, 64),
-    "adjacency": (9, 9),
+    "landmarks": (68, 2), "adjacency": (9, 9),
 }  # fmt: skip
 
 
@@ -86,6 +86,7 @@ def check_training_step(name: str, batch_size: int = 8, devices: tuple[str, str]
     model = build_model(name, 3, SHAPES, {}, context)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     batch = {key: torch.randn(batch_size, *shape) for key, shape in SHAPES.items() if key != "adjacency"}
+    batch["landmarks"] = torch.rand(batch_size, *SHAPES["landmarks"])  # fractions of the crop
     batch["adjacency"] = torch.rand(9, 9)
     labels = torch.arange(batch_size) % 3
     out = {}

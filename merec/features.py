@@ -10,7 +10,8 @@ and the optical strain ``sqrt(u_x^2 + v_y^2 + 0.5 (u_y + v_x)^2)``. Output per s
 * ``face`` — (N-1, 3, F, F): the whole-face flow averaged down to ``F`` px;
 * ``frames`` — (N, 1, V, V): the clip itself, grey levels in [0, 1] averaged down to
   ``V = volume_size`` px (the frame-volume and apex-frame models read it);
-* ``roi_names`` (R,), ``roi_boxes`` (R, 4) as x0, y0, x1, y1 in crop pixels.
+* ``roi_names`` (R,), ``roi_boxes`` (R, 4) as x0, y0, x1, y1 in crop pixels, ``landmarks`` (68, 2)
+  of the onset in crop pixels and ``image_size``, the crop's side.
 
 Flow is in pixels of the aligned crop; NaN or infinite flow is an error naming the sample.
 """
@@ -144,6 +145,7 @@ def sample_features(
         "roi_names": np.array(list(params.rois)),
         "roi_boxes": boxes,
         "landmarks": landmarks,
+        "image_size": np.int64(frames.shape[1]),  # the crop's side, the landmarks' scale
     }
 
 

@@ -33,14 +33,6 @@ import numpy as np
 from merec.errors import MerecError
 
 SHAPE_PATH = Path(__file__).with_name("weights") / "face_shape.csv"
-# dlib 68-point index of each landmark's left-right partner
-MIRROR = (
-    [16 - i for i in range(17)]
-    + [26, 25, 24, 23, 22, 21, 20, 19, 18, 17]
-    + [27, 28, 29, 30, 35, 34, 33, 32, 31]
-    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
-    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
-)
 # the rigid points: nose bridge and tip, nostril wings and base, eye corners (not the jaw contour,
 # which slides along the silhouette under rotation, nor brows and lips, which move with expressions)
 POSE_POINTS = np.array([27, 28, 29, 30, 31, 33, 35, 36, 39, 42, 45])

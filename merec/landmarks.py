@@ -16,6 +16,14 @@ import numpy as np
 from merec.errors import MerecError
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+# dlib 68-point index of each landmark's left-right partner
+MIRROR = (
+    [16 - i for i in range(17)]
+    + [26, 25, 24, 23, 22, 21, 20, 19, 18, 17]
+    + [27, 28, 29, 30, 35, 34, 33, 32, 31]
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
+)
 
 # dlib 68-point indices (x is the column); "right"/"left" are the subject's, i.e. image left/right.
 GROUPS: dict[str, list[int]] = {

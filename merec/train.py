@@ -35,6 +35,7 @@ from merec.config import Params
 from merec.datasets.ingest import read_classes, read_samples
 from merec.errors import MerecError
 from merec.io import PathLike, load_npz
+from merec.landmarks import MIRROR
 from merec.models import build_model, model_class
 from merec.runs import run_dir, write_run
 from merec.runtime import (
@@ -48,8 +49,9 @@ from merec.runtime import (
 from merec.shards import read_stage, stage_samples, stage_skipped
 
 LOG = logging.getLogger("merec.train")
-INPUT_KEYS = ("apex", "face", "rois", "frames")
+INPUT_KEYS = ("apex", "face", "rois", "frames", "landmarks")
 FLOW_KEYS = ("apex", "face", "rois")  # channel 0 is u: negated when mirrored
+UNSCALED_KEYS = ("landmarks",)  # positions (fractions of the crop), not normalised by a spread
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
     shards = read_stage(features)
     files, skipped = stage_samples(shards), stage_skipped(shards)
     kept, arrays = [], {key: [] for key in INPUT_KEYS}
-    has_frames = True
+    has_frames = has_landmarks = True
     missing: dict[str, str] = {}
     roi_names: list[str] = []
     for index, sample in zip(samples.index, samples["sample"], strict=True):
@@ -144,6 +146,10 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
             arrays["frames"].append(data["frames"].astype(np.float32))
         else:  # features written before the stage kept the frame volume: models that need it say so
             has_frames = False
+        if has_landmarks and "image_size" in data:
+            arrays["landmarks"].append((data["landmarks"] / float(data["image_size"])).astype(np.float32))
+        else:  # likewise for features written before the stage kept the crop size
+            has_landmarks = False
         roi_names = [str(n) for n in data["roi_names"]]
         kept.append(index)
     if not kept:
@@ -152,7 +158,8 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
         )
     if missing:
         LOG.warning("%d samples have no features: %s", len(missing), "; ".join(f"{s}: {r}" for s, r in missing.items()))
-    inputs = {key: np.stack(values) for key, values in arrays.items() if values and (key != "frames" or has_frames)}
+    complete = {"frames": has_frames, "landmarks": has_landmarks}
+    inputs = {key: np.stack(values) for key, values in arrays.items() if values and complete.get(key, True)}
     return FeatureSet(samples.loc[kept].reset_index(drop=True), inputs, roi_names, missing)
 
 
@@ -160,6 +167,8 @@ def channel_scales(inputs: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[s
     """Per-channel standard deviation of each input over the given (training) rows."""
     scales = {}
     for key, value in inputs.items():
+        if key in UNSCALED_KEYS:
+            continue
         subset = value[rows]
         channel_axis = subset.ndim - 3  # (..., 3, H, W)
         axes = tuple(a for a in range(subset.ndim) if a != channel_axis)
@@ -178,11 +187,16 @@ def mirror_partner(names: Sequence[str]) -> list[int]:
 
 
 def flip_batch(batch: dict[str, torch.Tensor], partners: Sequence[int]) -> dict[str, torch.Tensor]:
-    """Mirror a batch horizontally: flip x, negate u, swap left/right ROIs."""
+    """Mirror a batch horizontally: flip x, negate u, swap left/right ROIs and landmarks."""
     out = {}
     for key, value in batch.items():
         if key not in INPUT_KEYS:
             out[key] = value
+            continue
+        if key == "landmarks":  # (B, 68, 2) fractions of the crop: x -> 1 - x, each point takes its partner's place
+            flipped = value[:, list(MIRROR)].clone()
+            flipped[..., 0] = 1.0 - flipped[..., 0]
+            out[key] = flipped
             continue
         flipped = torch.flip(value, dims=[-1]).clone()
         if key in FLOW_KEYS:
@@ -205,7 +219,10 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> torch.Tensor
 
 
 def _to_tensors(inputs: Mapping[str, np.ndarray], rows: np.ndarray, scales: Mapping[str, np.ndarray], device: str):
-    return {key: torch.from_numpy(_scale(value[rows], scales[key])).to(device) for key, value in inputs.items()}
+    return {
+        key: torch.from_numpy(_scale(value[rows], scales[key]) if key in scales else value[rows]).to(device)
+        for key, value in inputs.items()
+    }
 
 
 def validation_subjects(samples: pd.DataFrame, fold: str, n: int, seed: int) -> list[str]:
@@ -407,10 +424,11 @@ def train_fold(
     def prepared(rows: np.ndarray) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         return _to_tensors(inputs, rows, scales, device), torch.from_numpy(labels[rows]).to(device)
 
-    criterion = nn.CrossEntropyLoss(
-        weight=class_weights(labels[split.fit_rows], len(classes), params.class_weighting).to(device),
-        label_smoothing=params.label_smoothing,
-    )
+    weights = class_weights(labels[split.fit_rows], len(classes), params.class_weighting).to(device)
+    if hasattr(model, "criterion"):  # a model with its own loss (capsule: the margin loss)
+        criterion = model.criterion(weights)
+    else:
+        criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=params.label_smoothing)
     val = None
     if len(split.val_rows):
         val_inputs, val_labels = prepared(split.val_rows)
@@ -462,7 +480,9 @@ def _predict(
     """Class probabilities of the held-out samples (one row each)."""
     model.eval()
     with torch.inference_mode():
-        probabilities = torch.softmax(model(inputs), dim=1).cpu().numpy()
+        outputs = model(inputs)
+        scores = model.probabilities(outputs) if hasattr(model, "probabilities") else torch.softmax(outputs, dim=1)
+        probabilities = scores.cpu().numpy()
     predictions = samples.iloc[split.test_rows][["sample", "subject", "fold", "label"]].reset_index(drop=True)
     predictions["predicted"] = [classes[k] for k in probabilities.argmax(axis=1)]
     for k, name in enumerate(classes):

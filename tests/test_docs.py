@@ -127,3 +127,13 @@ def test_the_face_docs_quote_the_frontalization_benchmark() -> None:
         data = json.loads((REPO / f"benchmarks/results/{name}.json").read_text())
         assert data["draws"] == draws, name
         assert markdown(data) in docs and data["command"] in docs and data["date"] in docs, name
+
+
+def test_the_face_docs_quote_the_head_rotation_ablation() -> None:
+    sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+    from ablation import readme_table
+
+    data = json.loads((REPO / "benchmarks/results/frontalization-uf1.json").read_text())
+    assert data["draws"] == [0, 1] and data["base"] == "synth.head_pose_deg=20"
+    docs = (REPO / "docs/face.md").read_text()
+    assert readme_table(data) in docs and data["command"] in docs and data["date"] in docs

@@ -10,7 +10,6 @@ from scipy.spatial.transform import Rotation
 from merec.errors import MerecError
 from merec.face import FaceParams, align_clip, alignment_transform, apply_transform
 from merec.frontalize import (
-    MIRROR,
     POSE_POINTS,
     estimate_pose,
     frontal_landmarks,
@@ -18,7 +17,7 @@ from merec.frontalize import (
     generic_shape,
     mirror_weights,
 )
-from merec.landmarks import eye_centres
+from merec.landmarks import MIRROR, eye_centres
 from merec.synth.clips import SynthParams, make_subjects
 from tests.helpers.images import ONE_FACE
 from tests.helpers.scripts import load_script

@@ -20,7 +20,13 @@ SHAPES = {
 OPTIONS = {
     "stst": {"dropout": 0.0}, "offapex": {"dropout": 0.0, "hidden": 64}, "aurel": {"dropout": 0.0, "width": 16},
     "c3d": {"dropout": 0.0, "se": True}, "t3d": {"dropout": 0.0, "stem": 8, "growth": 4}, "r3d": {}, "mdmo": {},
+    "capsule": {"input_size": 136, "width": 4},
+    "htnet": {"input_size": 16, "patch": 4, "dims": [16, 32], "heads": [2, 4], "depths": [1, 1], "stabilise": False},
 }  # fmt: skip
+# a face in the crop: eyes at 38% height and 32%/68% width, mouth corners at 75% height
+LANDMARKS = torch.full((1, 68, 2), 0.5)
+LANDMARKS[0, 36:42], LANDMARKS[0, 42:48] = torch.tensor([0.32, 0.38]), torch.tensor([0.68, 0.38])
+LANDMARKS[0, 48], LANDMARKS[0, 54] = torch.tensor([0.38, 0.75]), torch.tensor([0.62, 0.75])
 NETWORKS = [name for name in MODELS if name != "mdmo"]  # trained by gradient descent
 
 
@@ -36,7 +42,9 @@ def toy_batch(n: int = 12, seed: int = 0) -> tuple[dict[str, torch.Tensor], torc
         rois[i, k, :, 1] += 1.0
         frames[i, 2:, 0, 5 * k : 5 * k + 5] += 0.3  # a band brightens as the expression develops
     adjacency = torch.rand(5, 5, generator=generator).fill_diagonal_(0)
-    return {"apex": face[:, -1], "face": face, "rois": rois, "frames": frames, "adjacency": adjacency}, labels
+    landmarks = LANDMARKS.expand(n, 68, 2)
+    batch = {"apex": face[:, -1], "face": face, "rois": rois, "frames": frames, "landmarks": landmarks}
+    return batch | {"adjacency": adjacency}, labels
 
 
 def make(name: str, seed: int = 0, **options) -> nn.Module:
@@ -55,11 +63,12 @@ def test_models_map_a_batch_to_class_logits(name: str) -> None:
 def test_a_few_training_steps_lower_the_loss(name: str) -> None:
     batch, labels = toy_batch()
     model = make(name)
+    criterion = model.criterion(torch.ones(3)) if hasattr(model, "criterion") else nn.CrossEntropyLoss()
     optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
     losses = []
     for _ in range(15):
         optimiser.zero_grad()
-        loss = nn.functional.cross_entropy(model(batch), labels)
+        loss = criterion(model(batch), labels)
         loss.backward()
         optimiser.step()
         losses.append(float(loss.detach()))
@@ -289,3 +298,65 @@ def test_mdmo_never_predicts_a_class_missing_from_training() -> None:
     model = make("mdmo")
     model.fit({"rois": batch["rois"][keep]}, labels[keep], torch.ones(3), seed=0)
     assert set(model(batch).argmax(1).tolist()) <= {0, 1}
+
+
+def test_htnet_tiles_the_eye_and_mouth_regions_and_leaves_out_the_rest() -> None:
+    from merec.models.htnet import region_image
+
+    apex = torch.arange(28 * 28, dtype=torch.float32).view(1, 1, 28, 28).repeat(1, 3, 1, 1)
+    tiled = region_image(apex, LANDMARKS)
+    assert tiled.shape == (1, 3, 28, 28)
+    # the image-left eye's crop is centred on (0.32, 0.38) x 28 = (9, 10.6): rows 4..17, columns 2..15
+    assert torch.equal(tiled[0, 0, :14, :14], apex[0, 0, 4:18, 2:16])
+    # a mouth corner near the border is clamped: the crop stays inside the map
+    low = LANDMARKS.clone()
+    low[0, 48] = torch.tensor([0.0, 1.0])
+    assert torch.equal(region_image(apex, low)[0, 0, 14:, :14], apex[0, 0, 14:, :14])
+
+
+def test_htnet_has_the_published_size_and_regions_attention_changes_only_the_mixing() -> None:
+    with torch.device("meta"):
+        published = build_model("htnet", 3, {"apex": (3, 32, 32)}, {})
+    assert sum(p.numel() for p in published.parameters()) == pytest.approx(139.6e6, rel=0.002)
+    batch, _ = toy_batch(4)
+    torch.manual_seed(0)
+    alone = make("htnet").eval()
+    torch.manual_seed(0)
+    regions = make("htnet", blocks="regions").eval()
+    assert [n for n, _ in alone.named_parameters()] == [n for n, _ in regions.named_parameters()]
+    assert not torch.allclose(alone(batch), regions(batch))  # same weights, tokens now attend to each other
+
+
+def test_capsule_has_the_published_layout_and_loads_a_torchvision_resnet18_trunk(tmp_path) -> None:
+    with torch.device("meta"):
+        published = build_model("capsule", 3, {"frames": (13, 1, 64, 64)}, {})
+    assert published.routes.shape == (1152, 3, 16, 8)  # 32 x 6 x 6 primary capsules of 8-D, 16-D class capsules
+    assert published.trunk.state_dict()["layer3.0.conv1.weight"].shape == (256, 128, 3, 3)
+    small = make("capsule")
+    state = small.trunk.state_dict() | {"fc.weight": torch.zeros(1000, 16), "layer4.0.conv1.weight": torch.zeros(1)}
+    torch.save({k: v.clone().fill_(0.5) if k == "conv1.weight" else v for k, v in state.items()}, tmp_path / "r18.pth")
+    loaded = make("capsule", weights=str(tmp_path / "r18.pth"))
+    assert torch.all(loaded.trunk.conv1.weight == 0.5)
+    del state["layer1.0.bn1.weight"]
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(MerecError, match=r"(?s)capsule.weights .*bad.pth.*missing keys: layer1.0.bn1.weight"):
+        make("capsule", weights=str(tmp_path / "bad.pth"))
+
+
+def test_capsule_scores_are_lengths_trained_by_the_margin_loss() -> None:
+    from merec.models.capsule import MarginLoss, dynamic_routing
+
+    lengths = make("capsule").eval()(toy_batch(4)[0])
+    assert ((lengths >= 0) & (lengths < 1)).all()
+    probabilities = make("capsule").probabilities(lengths)
+    assert torch.allclose(probabilities.sum(dim=1), torch.ones(4))
+    loss = MarginLoss(torch.ones(3), 0.9, 0.1, 0.5)
+    perfect = torch.tensor([[0.95, 0.05, 0.0]])
+    assert float(loss(perfect, torch.tensor([0]))) == 0.0
+    assert float(loss(perfect, torch.tensor([1]))) == pytest.approx((0.9 - 0.05) ** 2 + 0.5 * (0.95 - 0.1) ** 2)
+    # routing sends an input capsule's vote where the others agree
+    votes = torch.zeros(1, 3, 2, 4)
+    votes[0, :, 0] = torch.tensor([1.0, 0, 0, 0])
+    votes[0, 0, 1] = torch.tensor([0, 1.0, 0, 0])
+    out = dynamic_routing(votes, 3)
+    assert out[0, 0].norm() > out[0, 1].norm()

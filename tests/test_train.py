@@ -107,6 +107,24 @@ def test_flip_mirrors_x_negates_u_and_swaps_left_right_rois() -> None:
     frames = torch.zeros(1, 2, 1, 2, 2)
     frames[0, :, 0, 0, 0] = 0.8  # grey levels are mirrored, never negated
     assert flip_batch({"frames": frames}, [])["frames"][0, :, 0, 0, 1].tolist() == pytest.approx([0.8, 0.8])
+    landmarks = torch.rand(1, 68, 2)
+    mirrored = flip_batch({"landmarks": landmarks}, [])["landmarks"]
+    assert torch.allclose(mirrored[0, 45], torch.stack([1 - landmarks[0, 36, 0], landmarks[0, 36, 1]]))  # eye corners
+    assert torch.allclose(flip_batch({"landmarks": mirrored}, [])["landmarks"], landmarks)
+
+
+def test_a_landmark_model_trains_within_the_same_protocol() -> None:
+    features = toy_features()
+    landmarks = np.tile(np.random.default_rng(0).uniform(0.2, 0.8, (1, 68, 2)), (len(features.samples), 1, 1))
+    with_landmarks = FeatureSet(features.samples, features.inputs | {"landmarks": landmarks.astype(np.float32)}, [], [])
+    options = {"input_size": 16, "patch": 4, "dims": [8, 16], "heads": [1, 2], "depths": [1, 1], "stabilise": False}
+    result = train_fold(
+        with_landmarks, CLASSES, "d-1", params(model="htnet", epochs=3, augment_flip=True, models={"htnet": options})
+    )
+    assert len(result.predictions) == 6 and "landmarks" not in result.info["input_scales"]
+    assert result.history["train_loss"].iloc[-1] < result.history["train_loss"].iloc[0]
+    with pytest.raises(MerecError, match="reads landmarks, which these features do not hold"):
+        train_fold(features, CLASSES, "d-1", params(model="htnet", epochs=1, models={"htnet": options}))
 
 
 def test_a_model_reading_inputs_the_features_lack_is_a_clear_error() -> None:

@@ -227,12 +227,18 @@ def test_snakemake_builds_everything_then_has_nothing_to_do(built: Path) -> None
     assert log.count("rule face:") == 2 and "magnet_train" not in log.split("Job stats:")[1].split("\n\n")[0]
 
 
-@pytest.mark.parametrize("model", ["t3d", "r3d"])
-def test_a_frame_volume_model_trains_through_snakemake_on_the_built_features(
-    built: Path, tmp_path: Path, model: str
+SMALL_HTNET = {"dims": [8, 16, 32], "heads": [1, 2, 4], "depths": [1, 1, 1]}  # HTNet's layout, a few channels
+
+
+@pytest.mark.parametrize(("model", "options"), [("t3d", {}), ("r3d", {}), ("htnet", SMALL_HTNET)])
+def test_a_model_of_another_input_trains_through_snakemake_on_the_built_features(
+    built: Path, tmp_path: Path, model: str, options: dict
 ) -> None:
+    """Frame volumes (t3d, r3d) and landmarks (htnet) come from the features already built."""
     root = clone(built, tmp_path)
     set_param(root, "train.model", model)
+    for key, value in options.items():
+        set_param(root, f"train.models.{model}.{key}", value)
     result = snakemake(root, TARGET)
     log = result.stdout + result.stderr
     assert "rule features:" not in log and "rule train:" in log

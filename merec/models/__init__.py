@@ -6,12 +6,15 @@ Every model takes a batch dict of float tensors built from the features stage:
 * ``face`` (B, T, 3, F, F): whole-face flow for every interpolated frame;
 * ``rois`` (B, R, T, 3, S, S): ROI flow tensors;
 * ``frames`` (B, N, 1, V, V): the clip's grey frames, onset to apex;
+* ``landmarks`` (B, 68, 2): the onset landmarks, x and y as fractions of the crop's side;
 * ``adjacency`` (K, K): the fold's AU graph (same for the whole batch);
 
-and returns class logits (B, n_classes). A model's class attribute ``inputs`` names the inputs
-it reads (training moves only those; default: all of them). ``input_shapes`` gives the per-sample shapes of the flow
-and frame inputs (and ``adjacency``: (K, K) when an AU graph is given), so models can size their layers
-without lazy modules. ``context`` may carry ``roi_names`` and ``aus`` (the AU numbers of the
+and returns class logits (B, n_classes), or scores with the model's own ``criterion(weights)``
+and ``probabilities(scores)`` (``capsule``: capsule lengths and the margin loss). A model's class
+attribute ``inputs`` names the inputs it reads (training moves only those; default: all of
+them). ``input_shapes`` gives the per-sample shapes of the flow and frame inputs (and
+``adjacency``: (K, K) when an AU graph is given), so models can size their layers without lazy
+modules. ``context`` may carry ``roi_names`` and ``aus`` (the AU numbers of the
 graph's nodes) for models that use them to initialise weights.
 
 * ``stst``: STSTNet, the shallow triple-stream 2D CNN on ``apex``, as published (:mod:`merec.models.stst`);
@@ -22,6 +25,9 @@ graph's nodes) for models that use them to initialise weights.
 * ``t3d``: SE-DenseNet3D on ``frames`` (:mod:`merec.models.t3d`);
 * ``r3d``: torchvision's ``r3d_18`` / ``r2plus1d_18`` on ``frames``, from scratch or from
   user-given weights (:mod:`merec.models.r3d`);
+* ``capsule``: CapsuleNet on the apex frame of ``frames`` (:mod:`merec.models.capsule`);
+* ``htnet``: HTNet, a hierarchical transformer on four facial regions of ``apex``, placed by
+  ``landmarks`` (:mod:`merec.models.htnet`);
 * ``mdmo``: the classical baseline, MDMO features of ``rois`` + a linear SVM fitted in closed form
   (:mod:`merec.models.mdmo`); a model with ``closed_form = True`` is trained by its ``fit``
   method instead of the epoch loop.
@@ -37,7 +43,7 @@ from torch import nn
 from merec.config import checked_section
 from merec.errors import MerecError
 
-MODELS = ("stst", "offapex", "aurel", "c3d", "t3d", "r3d", "mdmo")
+MODELS = ("stst", "offapex", "aurel", "c3d", "t3d", "r3d", "capsule", "htnet", "mdmo")
 
 
 def model_class(name: str) -> type[nn.Module]:
@@ -66,6 +72,14 @@ def model_class(name: str) -> type[nn.Module]:
         from merec.models.r3d import R3DNet
 
         return R3DNet
+    if name == "capsule":
+        from merec.models.capsule import CapsuleNet
+
+        return CapsuleNet
+    if name == "htnet":
+        from merec.models.htnet import HTNet
+
+        return HTNet
     if name == "mdmo":
         from merec.models.mdmo import MDMOSVM
 

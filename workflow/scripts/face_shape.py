@@ -22,8 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from merec.frontalize import MIRROR, SHAPE_PATH  # noqa: E402
-from merec.landmarks import eye_centres, interocular_distance  # noqa: E402
+from merec.frontalize import SHAPE_PATH  # noqa: E402
+from merec.landmarks import MIRROR, eye_centres, interocular_distance  # noqa: E402
 from merec.synth.identities import load_photos  # noqa: E402
 
 IPD_MM = 63.0
