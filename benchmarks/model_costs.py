@@ -34,6 +34,7 @@ import torch
 import yaml
 from _record import write_record
 
+from merec.config import fill_defaults, schema
 from merec.models import MODELS
 from merec.runtime import software_versions
 from merec.train import FeatureSet, TrainParams, train_fold
@@ -99,7 +100,9 @@ def _closed_form_size(model: torch.nn.Module) -> int:
 
 
 def _default_run(params: dict) -> dict:
-    """What defines an ablation's default run: every param but other models' options."""
+    """What defines an ablation's default run: every param but other models' options (a param added
+    since a record was made counts as its schema default, which keeps the earlier behaviour)."""
+    params = fill_defaults(params, schema())
     train = params["train"]
     return params | {"train": train | {"models": {train["model"]: train["models"][train["model"]]}}}
 
