@@ -81,6 +81,7 @@ class TrainParams(Params):
     class_weighting: str
     labels: str
     augment_flip: bool
+    amp: bool
     schedule: str
     label_smoothing: float
     validation: ValidationParams
@@ -335,6 +336,8 @@ def _fit(
     fit_inputs, fit_labels = fit
     device = fit_labels.device
     optimiser = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    mixed = params.amp and device.type == "cuda"  # the CPU path stays full precision and deterministic
+    scaler = torch.amp.GradScaler("cuda", enabled=mixed)
     generator = torch.Generator().manual_seed(seed)
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"epoch": params.epochs, "loss": float("inf"), "state": None}
@@ -352,10 +355,12 @@ def _fit(
             if params.augment_flip:
                 batch = _mirror_some(batch, flips[start : start + params.batch_size].to(device), partners)
             optimiser.zero_grad()
-            logits = model(batch)
-            loss = criterion(logits, fit_labels[idx])
-            loss.backward()
-            optimiser.step()
+            with torch.autocast(device.type, dtype=torch.float16, enabled=mixed):
+                logits = model(batch)
+                loss = criterion(logits.float(), fit_labels[idx])
+            scaler.scale(loss).backward()
+            scaler.step(optimiser)
+            scaler.update()
             total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == fit_labels[idx]).sum())
         row = {"epoch": epoch, "train_loss": total_loss / n, "train_accuracy": correct / n}

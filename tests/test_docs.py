@@ -59,6 +59,7 @@ def test_the_readme_headline_is_the_ablations_default_row_measured_as_shipped() 
         assert checked_section(section, measured[section]) == checked_section(section, shipped[section]), section
 
     def default_model(train: dict) -> dict:  # other models' options do not change the default row
+        train = checked_section("train", train)
         return {key: value for key, value in train.items() if key not in ("seeds", "models")} | {
             "options": train["models"][train["model"]]
         }

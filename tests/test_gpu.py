@@ -28,3 +28,14 @@ def test_the_checks_themselves_on_the_cpu(one_torch_thread: None) -> None:
     rows = _script().run_checks(devices=("cpu", "cpu"))
     assert {row["check"] for row in rows} >= {"ifnet", "magnet", "train aurel", "train c3d", "train stst"}
     assert all(row["ok"] and row["max_diff"] == 0 for row in rows), rows
+
+
+@pytest.mark.gpu
+def test_a_fold_trains_with_mixed_precision_on_cuda() -> None:  # pragma: no cover - needs a GPU
+    from merec.train import train_fold
+    from tests.test_train import CLASSES, params, toy_features
+
+    result = train_fold(toy_features(), CLASSES, "d-1", params(device="cuda", amp=True))
+    assert result.info["device"] == "cuda"
+    assert result.history["train_loss"].iloc[-1] < result.history["train_loss"].iloc[0]
+    assert (result.predictions["predicted"] == result.predictions["label"]).mean() == 1.0

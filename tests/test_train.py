@@ -81,6 +81,14 @@ def test_training_is_deterministic_under_a_seed() -> None:
         assert torch.equal(value, second.model.state_dict()[key])
 
 
+def test_mixed_precision_leaves_the_cpu_path_exactly_as_it_was() -> None:
+    plain = train_fold(toy_features(), CLASSES, "d-0", params(epochs=3))
+    mixed = train_fold(toy_features(), CLASSES, "d-0", params(epochs=3, amp=True))
+    assert mixed.info["params"]["amp"] is True
+    for key, value in plain.model.state_dict().items():
+        assert torch.equal(value, mixed.model.state_dict()[key])
+
+
 def test_scaling_uses_training_rows_only() -> None:
     features = toy_features()
     features.inputs["apex"][features.samples["fold"] == "d-3"] *= 1000  # an outlier held-out subject
