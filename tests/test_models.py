@@ -360,3 +360,11 @@ def test_capsule_scores_are_lengths_trained_by_the_margin_loss() -> None:
     votes[0, 0, 1] = torch.tensor([0, 1.0, 0, 0])
     out = dynamic_routing(votes, 3)
     assert out[0, 0].norm() > out[0, 1].norm()
+
+
+def test_every_model_is_a_schema_choice_with_its_own_options_section() -> None:
+    from merec.config import schema
+
+    train = schema()["properties"]["train"]["properties"]
+    assert train["model"]["enum"] == list(MODELS)
+    assert set(train["models"]["properties"]) == set(MODELS)

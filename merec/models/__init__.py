@@ -35,6 +35,7 @@ graph's nodes) for models that use them to initialise weights.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,48 +44,27 @@ from torch import nn
 from merec.config import checked_section
 from merec.errors import MerecError
 
-MODELS = ("stst", "offapex", "aurel", "c3d", "t3d", "r3d", "capsule", "htnet", "mdmo")
+# train.model -> (module, class); imported on first use, so a model's dependencies load only when chosen
+_CLASSES = {
+    "stst": ("merec.models.stst", "STSTNet"),
+    "offapex": ("merec.models.offapex", "OffApexNet"),
+    "aurel": ("merec.models.aurel", "AURelNet"),
+    "c3d": ("merec.models.c3d", "C3DNet"),
+    "t3d": ("merec.models.t3d", "T3DNet"),
+    "r3d": ("merec.models.r3d", "R3DNet"),
+    "capsule": ("merec.models.capsule", "CapsuleNet"),
+    "htnet": ("merec.models.htnet", "HTNet"),
+    "mdmo": ("merec.models.mdmo", "MDMOSVM"),
+}
+MODELS = tuple(_CLASSES)
 
 
 def model_class(name: str) -> type[nn.Module]:
     """The class implementing ``train.model``."""
-    if name == "stst":
-        from merec.models.stst import STSTNet
-
-        return STSTNet
-    if name == "offapex":
-        from merec.models.offapex import OffApexNet
-
-        return OffApexNet
-    if name == "aurel":
-        from merec.models.aurel import AURelNet
-
-        return AURelNet
-    if name == "c3d":
-        from merec.models.c3d import C3DNet
-
-        return C3DNet
-    if name == "t3d":
-        from merec.models.t3d import T3DNet
-
-        return T3DNet
-    if name == "r3d":
-        from merec.models.r3d import R3DNet
-
-        return R3DNet
-    if name == "capsule":
-        from merec.models.capsule import CapsuleNet
-
-        return CapsuleNet
-    if name == "htnet":
-        from merec.models.htnet import HTNet
-
-        return HTNet
-    if name == "mdmo":
-        from merec.models.mdmo import MDMOSVM
-
-        return MDMOSVM
-    raise MerecError(f"train.model: unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    if name not in _CLASSES:
+        raise MerecError(f"train.model: unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    module, cls = _CLASSES[name]
+    return getattr(importlib.import_module(module), cls)
 
 
 def model_options(name: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
