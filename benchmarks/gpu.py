@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from merec.models import MODELS, build_model, model_class
 TOLERANCE = {"ifnet": 2.0, "magnet": 2.0, "train": 1e-3}
 SHAPES = {
     "apex": (3, 32, 32), "face": (6, 3, 32, 32), "rois": (8, 6, 3, 24, 24), "frames": (7, 1, 64, 64),
-    "landmarks": (68, 2), "adjacency": (9, 9),
+    "frontal": (1, 64, 64), "landmarks": (68, 2), "adjacency": (9, 9),
 }  # fmt: skip
 
 
@@ -109,10 +109,11 @@ def check_training_step(name: str, batch_size: int = 8, devices: tuple[str, str]
     return {"check": f"train {name}", "max_diff": relative, "cpu_s": out[devices[0]][1], "gpu_s": out[devices[1]][1]}
 
 
-def run_checks(devices: tuple[str, str] = ("cpu", "cuda")) -> list[dict[str, Any]]:
-    """Every check, comparing ``devices`` (CPU against CUDA; CPU against CPU tests the script itself)."""
+def run_checks(devices: tuple[str, str] = ("cpu", "cuda"), models: Sequence[str] = MODELS) -> list[dict[str, Any]]:
+    """Every check, comparing ``devices`` (CPU against CUDA; CPU against CPU tests the script itself),
+    with a training step of each of ``models`` (default: all)."""
     checks = [check_ifnet(devices=devices), check_magnet(devices=devices)]
-    networks = [name for name in MODELS if not getattr(model_class(name), "closed_form", False)]  # mdmo: no steps
+    networks = [name for name in models if not getattr(model_class(name), "closed_form", False)]  # mdmo: no steps
     rows = checks + [check_training_step(name, devices=devices) for name in networks]
     for row in rows:
         row["tolerance"] = TOLERANCE[row["check"].split()[0]]

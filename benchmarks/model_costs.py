@@ -56,6 +56,7 @@ def default_inputs(params: dict, subjects: int = 12, per_subject: int = 6, seed:
         "frames": rng.uniform(size=(n, frames, 1, volume, volume)).astype(np.float32),
     }
     inputs["apex"] = inputs["face"][:, -1]
+    inputs["frontal"] = inputs["frames"][:, -1]  # the apex seen frontally: a grey image of the same size
     inputs["landmarks"] = rng.uniform(0.25, 0.75, size=(n, 68, 2)).astype(np.float32)  # fractions of the crop
     samples = pd.DataFrame(
         {

@@ -83,10 +83,14 @@ def load_state_dict(
     path: PathLike,
     strip_prefixes: Iterable[str] = ("module.",),
     ignore_unexpected: Iterable[str] = (),
+    source: str = "",
 ) -> nn.Module:
-    """Load ``path`` into ``model`` after a full key/shape check; returns the model."""
+    """Load ``path`` into ``model`` after a full key/shape check; returns the model.
+
+    ``ignore_unexpected``: key prefixes of the file that the model leaves out (a classifier head);
+    ``source``: how errors name the file (for example the param that gave it; default the path)."""
     state = read_state_dict(path, strip_prefixes)
-    check_state_dict(model, state, str(path), ignore_unexpected)
+    check_state_dict(model, state, source or str(path), ignore_unexpected)
     ignored = tuple(ignore_unexpected)
     model.load_state_dict({k: v for k, v in state.items() if not (ignored and k.startswith(ignored))})
     return model

@@ -38,7 +38,7 @@ from merec.config import Params
 from merec.datasets.clips import Clip, ClipList, read_clip_list
 from merec.datasets.ids import is_safe_id
 from merec.errors import MerecError
-from merec.frontalize import estimate_pose, frontal_landmarks, frontal_maps, mirror_weights
+from merec.frontalize import estimate_pose, frontal_landmarks, frontal_maps, mirror_weights, remap_frontal
 from merec.io import PathLike, atomic_dir, read_image, save_npz
 from merec.landmarks import Face, detect_faces, eye_centres
 from merec.runtime import available_threads, ordered_map
@@ -134,7 +134,7 @@ def align_clip(
         transform = alignment_transform(frontal, params)
         map_x, map_y = frontal_maps(face.landmarks, frontal, transform, params.size)
         weights = mirror_weights(pose, params.size, params.mirror_yaw_deg)
-        crops = np.stack([_remapped(frame, map_x, map_y, weights) for frame in frames])
+        crops = np.stack([remap_frontal(frame, map_x, map_y, weights) for frame in frames])
         landmarks = apply_transform(transform, frontal)
     else:
         transform = alignment_transform(face.landmarks, params)
@@ -152,16 +152,6 @@ def align_clip(
         "pose": pose.angles(),
         "apex_index": np.int64(apex_index),
     }
-
-
-def _remapped(frame: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-    """One frame through the frontal maps; with ``weights``, the turned-away half from the mirror image."""
-    crop = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    if weights is None:
-        return crop
-    mirrored = crop[:, ::-1]
-    blend = weights[None, :, None] * mirrored + (1.0 - weights[None, :, None]) * crop
-    return np.clip(np.rint(blend), 0, 255).astype(np.uint8)
 
 
 def _read_clip(clip: Clip) -> tuple[list[np.ndarray], np.ndarray]:

@@ -10,6 +10,10 @@ and the optical strain ``sqrt(u_x^2 + v_y^2 + 0.5 (u_y + v_x)^2)``. Output per s
 * ``face`` — (N-1, 3, F, F): the whole-face flow averaged down to ``F`` px;
 * ``frames`` — (N, 1, V, V): the clip itself, grey levels in [0, 1] averaged down to
   ``V = volume_size`` px (the frame-volume and apex-frame models read it);
+* ``frontal`` — (1, V, V): the apex (last) frame re-rendered frontally from the onset landmarks
+  (:func:`merec.frontalize.frontal_view`: the head pose estimated on the crop undone, the half turned
+  away mirrored beyond ``frontal_mirror_yaw_deg``), grey as ``frames``; ``dsnca``'s second stream.
+  A head turned too far to frontalize keeps the crop's own apex, with a warning naming the sample;
 * ``roi_names`` (R,), ``roi_boxes`` (R, 4) as x0, y0, x1, y1 in crop pixels, ``landmarks`` (68, 2)
   of the onset in crop pixels and ``image_size``, the crop's side.
 
@@ -18,6 +22,7 @@ Flow is in pixels of the aligned crop; NaN or infinite flow is an error naming t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +32,12 @@ import numpy as np
 
 from merec.config import Params
 from merec.errors import MerecError
+from merec.frontalize import frontal_view
 from merec.io import PathLike
 from merec.runtime import map_shard
 from merec.shards import Shard
 
+LOG = logging.getLogger("merec.features")
 FLOW_METHODS = ("tvl1", "farneback", "dis")
 CHANNELS = ("u", "v", "strain")
 
@@ -58,6 +65,7 @@ class FeatureParams(Params):
     roi_size: int
     face_size: int
     volume_size: int
+    frontal_mirror_yaw_deg: float
     rois: Mapping[str, list[int]]
 
 
@@ -92,6 +100,17 @@ def grey_volume(frames: np.ndarray, size: int) -> np.ndarray:
     grey = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames]
     small = [cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA) for g in grey]
     return (np.stack(small)[:, None] / 255.0).astype(np.float32)
+
+
+def frontal_apex(frames: np.ndarray, landmarks: np.ndarray, sample: str, params: FeatureParams) -> np.ndarray:
+    """(1, V, V) grey frontal view of the clip's last frame (the apex); the crop's own apex when the
+    head is turned too far to frontalize (logged)."""
+    apex = frames[-1]
+    try:
+        apex = frontal_view(apex, landmarks, params.frontal_mirror_yaw_deg)
+    except MerecError as exc:
+        LOG.warning("sample %s: frontal input left as the crop's apex: %s", sample, exc)
+    return grey_volume(apex[None], params.volume_size)[0]
 
 
 def onset_flows(frames: np.ndarray, flow: Any) -> np.ndarray:
@@ -142,6 +161,7 @@ def sample_features(
         "rois": rois.astype(np.float16),
         "face": face.astype(np.float16),
         "frames": grey_volume(frames, params.volume_size).astype(np.float16),
+        "frontal": frontal_apex(frames, landmarks, sample, params).astype(np.float16),
         "roi_names": np.array(list(params.rois)),
         "roi_boxes": boxes,
         "landmarks": landmarks,

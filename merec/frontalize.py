@@ -28,6 +28,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from merec.errors import MerecError
@@ -166,3 +167,27 @@ def mirror_weights(pose: Pose, size: int, mirror_yaw_deg: float) -> np.ndarray |
     ramp = np.clip(0.5 + columns, 0.0, 1.0)
     ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep
     return (ramp if pose.yaw_deg > 0 else ramp[::-1]).astype(np.float32)
+
+
+def remap_frontal(frame: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """One (H, W, 3) uint8 frame through the frontal maps; with ``weights`` (:func:`mirror_weights`),
+    the turned-away half of the face taken from the mirror image."""
+    crop = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if weights is None:
+        return crop
+    mirrored = crop[:, ::-1]
+    blend = weights[None, :, None] * mirrored + (1.0 - weights[None, :, None]) * crop
+    return np.clip(np.rint(blend), 0, 255).astype(np.uint8)
+
+
+def frontal_view(image: np.ndarray, landmarks: np.ndarray, mirror_yaw_deg: float) -> np.ndarray:
+    """A square face crop re-rendered frontally, in place: the head pose estimated from its own (68, 2)
+    ``landmarks`` (crop pixels) is undone with the eye midpoint and scale kept, so the frontal face
+    sits where the crop's face sits. An error beyond :data:`MAX_ANGLE_DEG` (see :func:`frontal_landmarks`)."""
+    pose = estimate_pose(landmarks)
+    if not (np.isfinite(pose.rotation).all() and pose.scale > 1e-3):
+        raise MerecError("the landmarks do not span a face (their rigid points coincide): no head pose")
+    frontal = frontal_landmarks(landmarks, pose)
+    size = image.shape[0]
+    map_x, map_y = frontal_maps(np.asarray(landmarks, np.float64), frontal, np.eye(2, 3), size)
+    return remap_frontal(image, map_x, map_y, mirror_weights(pose, size, mirror_yaw_deg))

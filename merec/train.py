@@ -49,7 +49,7 @@ from merec.runtime import (
 from merec.shards import read_stage, stage_samples, stage_skipped
 
 LOG = logging.getLogger("merec.train")
-INPUT_KEYS = ("apex", "face", "rois", "frames", "landmarks")
+INPUT_KEYS = ("apex", "face", "rois", "frames", "frontal", "landmarks")
 FLOW_KEYS = ("apex", "face", "rois")  # channel 0 is u: negated when mirrored
 UNSCALED_KEYS = ("landmarks",)  # positions (fractions of the crop), not normalised by a spread
 
@@ -132,7 +132,7 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
     shards = read_stage(features)
     files, skipped = stage_samples(shards), stage_skipped(shards)
     kept, arrays = [], {key: [] for key in INPUT_KEYS}
-    has_frames = has_landmarks = True
+    has_frames = has_frontal = has_landmarks = True
     missing: dict[str, str] = {}
     roi_names: list[str] = []
     for index, sample in zip(samples.index, samples["sample"], strict=True):
@@ -147,6 +147,10 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
             arrays["frames"].append(data["frames"].astype(np.float32))
         else:  # features written before the stage kept the frame volume: models that need it say so
             has_frames = False
+        if has_frontal and "frontal" in data:
+            arrays["frontal"].append(data["frontal"].astype(np.float32))
+        else:  # likewise for the frontal apex
+            has_frontal = False
         if has_landmarks and "image_size" in data:
             arrays["landmarks"].append((data["landmarks"] / float(data["image_size"])).astype(np.float32))
         else:  # likewise for features written before the stage kept the crop size
@@ -159,7 +163,7 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
         )
     if missing:
         LOG.warning("%d samples have no features: %s", len(missing), "; ".join(f"{s}: {r}" for s, r in missing.items()))
-    complete = {"frames": has_frames, "landmarks": has_landmarks}
+    complete = {"frames": has_frames, "frontal": has_frontal, "landmarks": has_landmarks}
     inputs = {key: np.stack(values) for key, values in arrays.items() if values and complete.get(key, True)}
     return FeatureSet(samples.loc[kept].reset_index(drop=True), inputs, roi_names, missing)
 

@@ -70,7 +70,7 @@ def test_strain_of_a_pure_translation_is_zero_and_of_a_stretch_is_not() -> None:
     assert np.allclose(optical_strain(stretch)[2:-2, 2:-2], 0.1)
 
 
-def test_sample_features_shapes_and_roi_placement(clip: np.ndarray) -> None:
+def test_sample_features_shapes_and_roi_placement(clip: np.ndarray, caplog: pytest.LogCaptureFixture) -> None:
     landmarks = np.tile(np.array([[64.0, 64.0]]), (68, 1))
     landmarks[17:22] = [30, 20]  # a brow near the top-left corner
     params = FeatureParams.from_mapping({"flow": "farneback", "roi_size": 24, "face_size": 16, "volume_size": 32})
@@ -83,6 +83,10 @@ def test_sample_features_shapes_and_roi_placement(clip: np.ndarray) -> None:
     assert out["face"].shape == (2, 3, 16, 16)
     assert out["roi_boxes"][0].tolist() == [18, 8, 42, 32]
     assert list(out["roi_names"]) == list(params.rois)
+    # these landmarks are no face: the frontal input keeps the crop's apex and says why
+    assert out["frontal"].shape == (1, 32, 32)
+    assert np.array_equal(out["frontal"], out["frames"][-1])
+    assert "sample s1: frontal input left as the crop's apex" in caplog.text
 
 
 def test_roi_boxes_stay_inside_and_reject_bad_indices() -> None:
@@ -99,3 +103,16 @@ def test_nan_flow_names_the_sample(clip: np.ndarray, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(features, "onset_flows", lambda frames, flow: np.full((2, 3, 128, 128), np.nan, np.float32))
     with pytest.raises(MerecError, match="sample s7: optical flow contains NaN"):
         features.sample_features(clip, np.zeros((68, 2)) + 64, "s7", FeatureParams.from_mapping({"flow": "dis"}))
+
+
+def test_the_frontal_input_is_the_apex_seen_frontally() -> None:
+    from merec.face import FaceParams, align_clip
+    from merec.frontalize import frontal_view
+
+    crop = align_clip([ONE_FACE, shifted(ONE_FACE, 1.0)], 1, "s1", FaceParams.from_mapping({"size": 96}))
+    params = FeatureParams.from_mapping({"flow": "farneback", "volume_size": 32, "frontal_mirror_yaw_deg": 90})
+    out = sample_features(crop["frames"], crop["landmarks"], "s1", params)
+    view = frontal_view(crop["frames"][-1], crop["landmarks"], 90)
+    grey = cv2.resize(cv2.cvtColor(view, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA) / 255.0
+    assert np.allclose(out["frontal"][0], grey, atol=1e-3)  # the apex (last frame), not the onset
+    assert not np.allclose(out["frontal"], out["frames"][-1], atol=1e-3)  # the photo's own small turn is undone

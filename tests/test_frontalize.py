@@ -14,6 +14,7 @@ from merec.frontalize import (
     estimate_pose,
     frontal_landmarks,
     frontal_maps,
+    frontal_view,
     generic_shape,
     mirror_weights,
 )
@@ -135,3 +136,27 @@ def test_frontalize_mirrors_the_hidden_half_of_a_strongly_turned_face() -> None:
     assert np.abs(image[:, 60:] - image[:, ::-1][:, 60:]).max() <= 1  # right half = mirrored left half
     unmirrored = align_clip([frame], 0, "turned", FaceParams.from_mapping(params | {"mirror_yaw_deg": 60}))
     assert np.abs(unmirrored["frames"][0].astype(int)[:, 60:] - image[:, 60:]).mean() > 1
+
+
+def test_a_frontal_view_of_a_turned_crop_puts_the_landmarks_nearer_the_frontal_ones() -> None:
+    benchmark = load_script("frontalization")
+    subject = next(iter(make_subjects(SynthParams.from_mapping({"subjects": 2})).values()))
+    params = FaceParams.from_mapping({"size": 160})
+    inner = np.arange(17, 68)
+    straight = align_clip([benchmark.turned_face(subject, 0, 0)], 0, "straight", params)
+    turned = align_clip([benchmark.turned_face(subject, 25, 0)], 0, "turned", params)
+    view = frontal_view(turned["frames"][0], turned["landmarks"], 90.0)
+    assert view.shape == (160, 160, 3) and view.dtype == np.uint8
+    seen = align_clip([view], 0, "view", params)  # dlib on the frontal view, placed by its eyes
+
+    def error(landmarks: np.ndarray) -> float:
+        return float(np.linalg.norm(landmarks[inner] - straight["landmarks"][inner], axis=1).mean())
+
+    assert error(seen["landmarks"]) < 0.8 * error(turned["landmarks"])
+    again = frontal_view(straight["frames"][0], straight["landmarks"], 90.0)
+    assert np.abs(again.astype(int) - straight["frames"][0].astype(int)).mean() < 8  # a frontal face stays
+
+
+def test_a_frontal_view_needs_landmarks_that_span_a_face() -> None:
+    with pytest.raises(MerecError, match="do not span a face"):
+        frontal_view(np.zeros((32, 32, 3), np.uint8), np.full((68, 2), 16.0), 30.0)

@@ -15,12 +15,13 @@ from merec.models.mdmo import mdmo_features
 ROI_NAMES = ["right_brow", "left_brow", "nose", "mouth_left"]
 AUS = [1, 2, 12, 25, 17]
 SHAPES = {
-    "apex": (3, 16, 16), "face": (4, 3, 16, 16), "rois": (4, 4, 3, 8, 8), "frames": (5, 1, 16, 16), "adjacency": (5, 5),
+    "apex": (3, 16, 16), "face": (4, 3, 16, 16), "rois": (4, 4, 3, 8, 8), "frames": (5, 1, 16, 16),
+    "frontal": (1, 16, 16), "adjacency": (5, 5),
 }  # fmt: skip
 OPTIONS = {
     "stst": {"dropout": 0.0}, "offapex": {"dropout": 0.0, "hidden": 64}, "aurel": {"dropout": 0.0, "width": 16},
     "c3d": {"dropout": 0.0, "se": True}, "t3d": {"dropout": 0.0, "stem": 8, "growth": 4}, "r3d": {}, "mdmo": {},
-    "capsule": {"input_size": 136, "width": 4},
+    "capsule": {"input_size": 136, "width": 4}, "dsnca": {"input_size": 136, "width": 4, "attention_reduction": 4},
     "htnet": {"input_size": 16, "patch": 4, "dims": [16, 32], "heads": [2, 4], "depths": [1, 1], "stabilise": False},
 }  # fmt: skip
 # a face in the crop: eyes at 38% height and 32%/68% width, mouth corners at 75% height
@@ -43,7 +44,9 @@ def toy_batch(n: int = 12, seed: int = 0) -> tuple[dict[str, torch.Tensor], torc
         frames[i, 2:, 0, 5 * k : 5 * k + 5] += 0.3  # a band brightens as the expression develops
     adjacency = torch.rand(5, 5, generator=generator).fill_diagonal_(0)
     landmarks = LANDMARKS.expand(n, 68, 2)
-    batch = {"apex": face[:, -1], "face": face, "rois": rois, "frames": frames, "landmarks": landmarks}
+    frontal = frames[:, -1] + 0.02 * torch.randn(n, 1, 16, 16, generator=generator)  # the apex seen frontally
+    batch = {"apex": face[:, -1], "face": face, "rois": rois, "frames": frames, "frontal": frontal}
+    batch["landmarks"] = landmarks
     return batch | {"adjacency": adjacency}, labels
 
 
@@ -360,6 +363,24 @@ def test_capsule_scores_are_lengths_trained_by_the_margin_loss() -> None:
     votes[0, 0, 1] = torch.tensor([0, 1.0, 0, 0])
     out = dynamic_routing(votes, 3)
     assert out[0, 0].norm() > out[0, 1].norm()
+
+
+def test_dsnca_has_two_published_capsule_front_ends_and_reads_both_apexes(tmp_path) -> None:
+    with torch.device("meta"):
+        published = build_model("dsnca", 3, {"frames": (13, 1, 64, 64), "frontal": (1, 64, 64)}, {})
+    assert published.routes.shape == (1152, 3, 16, 8)  # one set of class capsules over the fused maps
+    assert published.primary.in_channels == 512  # 256 channels from each stream
+    batch, _ = toy_batch(4)
+    model = make("dsnca").eval()
+    with torch.no_grad():
+        scores = model(batch)
+        assert ((scores >= 0) & (scores < 1)).all()
+        assert not torch.allclose(model(batch | {"frontal": torch.flip(batch["frontal"], dims=[-2])}), scores)
+        assert not torch.allclose(model(batch | {"frames": torch.flip(batch["frames"], dims=[-2])}), scores)
+    trunk = model.streams["aligned"][0].state_dict()
+    torch.save({k: v.clone().fill_(0.5) if k == "conv1.weight" else v for k, v in trunk.items()}, tmp_path / "r18.pth")
+    loaded = make("dsnca", weights=str(tmp_path / "r18.pth"))
+    assert all(torch.all(loaded.streams[name][0].conv1.weight == 0.5) for name in ("aligned", "frontal"))
 
 
 def test_every_model_is_a_schema_choice_with_its_own_options_section() -> None:

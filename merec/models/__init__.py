@@ -6,11 +6,12 @@ Every model takes a batch dict of float tensors built from the features stage:
 * ``face`` (B, T, 3, F, F): whole-face flow for every interpolated frame;
 * ``rois`` (B, R, T, 3, S, S): ROI flow tensors;
 * ``frames`` (B, N, 1, V, V): the clip's grey frames, onset to apex;
+* ``frontal`` (B, 1, V, V): the grey apex frame re-rendered frontally;
 * ``landmarks`` (B, 68, 2): the onset landmarks, x and y as fractions of the crop's side;
 * ``adjacency`` (K, K): the fold's AU graph (same for the whole batch);
 
 and returns class logits (B, n_classes), or scores with the model's own ``criterion(weights)``
-and ``probabilities(scores)`` (``capsule``: capsule lengths and the margin loss). A model's class
+and ``probabilities(scores)`` (``capsule``, ``dsnca``: capsule lengths and the margin loss). A model's class
 attribute ``inputs`` names the inputs it reads (training moves only those; default: all of
 them). ``input_shapes`` gives the per-sample shapes of the flow and frame inputs (and
 ``adjacency``: (K, K) when an AU graph is given), so models can size their layers without lazy
@@ -26,6 +27,8 @@ graph's nodes) for models that use them to initialise weights.
 * ``r3d``: torchvision's ``r3d_18`` / ``r2plus1d_18`` on ``frames``, from scratch or from
   user-given weights (:mod:`merec.models.r3d`);
 * ``capsule``: CapsuleNet on the apex frame of ``frames`` (:mod:`merec.models.capsule`);
+* ``dsnca``: two capsule streams, the apex of ``frames`` and ``frontal``, fused by channel
+  attention (:mod:`merec.models.dsnca`);
 * ``htnet``: HTNet, a hierarchical transformer on four facial regions of ``apex``, placed by
   ``landmarks`` (:mod:`merec.models.htnet`);
 * ``mdmo``: the classical baseline, MDMO features of ``rois`` + a linear SVM fitted in closed form
@@ -53,6 +56,7 @@ _CLASSES = {
     "t3d": ("merec.models.t3d", "T3DNet"),
     "r3d": ("merec.models.r3d", "R3DNet"),
     "capsule": ("merec.models.capsule", "CapsuleNet"),
+    "dsnca": ("merec.models.dsnca", "DSNCANet"),
     "htnet": ("merec.models.htnet", "HTNet"),
     "mdmo": ("merec.models.mdmo", "MDMOSVM"),
 }

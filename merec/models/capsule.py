@@ -25,13 +25,12 @@ weighted by its class weight. Class probabilities are the lengths normalised to 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional
 
-from merec.checkpoints import check_state_dict, read_state_dict
+from merec.checkpoints import load_state_dict
 from merec.errors import MerecError
 
 TRUNK_STAGES = ((1, 1), (2, 2), (4, 2))  # ResNet-18's first three stages: (channels / width, stride)
@@ -99,6 +98,49 @@ def dynamic_routing(predictions: torch.Tensor, iterations: int) -> torch.Tensor:
     return outputs
 
 
+def primary_grid(input_size: int, model: str) -> int:
+    """Side of the primary-capsule grid for an ``input_size`` image (6 at 224 px): the trunk's stride
+    of 8, a 9 x 9 convolution, a 9 x 9 convolution with stride 2."""
+    grid = input_size // 8 - 8
+    primary = (grid - 9) // 2 + 1
+    if primary < 1:
+        raise MerecError(
+            f"train.models.{model}: input_size {input_size} leaves no primary capsules (the trunk, two 9x9 "
+            "convolutions and a stride of 2 need at least 136 px; 224 as published)"
+        )
+    return primary
+
+
+def resnet_trunk(width: int, weights: str, param: str) -> ResNetTrunk:
+    """A ResNet-18 trunk, from scratch or from a torchvision ``resnet18`` state dict at ``weights``
+    (``param`` names it in errors; the file's ``layer4`` and ``fc`` are left out)."""
+    trunk = ResNetTrunk(width)
+    if weights:
+        load_state_dict(trunk, weights, ignore_unexpected=("layer4.", "fc."), source=f"{param} ({weights})")
+    return trunk
+
+
+def trunk_image(image: torch.Tensor, size: int) -> torch.Tensor:
+    """A (B, 1, H, W) grey image resized to ``size`` and repeated for the trunk's three channels."""
+    if image.shape[-2:] != (size, size):
+        image = functional.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)
+    return image.expand(-1, 3, -1, -1)
+
+
+def class_routes(primary: int, n_classes: int) -> nn.Parameter:
+    """The transformation matrices from each 8-D primary capsule (32 maps on a ``primary`` grid) to
+    each 16-D class capsule."""
+    return nn.Parameter(0.01 * torch.randn(32 * primary * primary, n_classes, 16, 8))
+
+
+def class_capsule_lengths(maps: torch.Tensor, routes: torch.Tensor, routing: int) -> torch.Tensor:
+    """(B, 32 * 8, P, P) primary-capsule maps -> (B, classes) lengths of the routed class capsules."""
+    b, _, p, _ = maps.shape
+    capsules = squash(maps.view(b, 32, 8, p, p).permute(0, 1, 3, 4, 2).reshape(b, -1, 8))
+    predictions = torch.einsum("ncdk,bnk->bncd", routes, capsules)
+    return dynamic_routing(predictions, routing).norm(dim=-1)
+
+
 class MarginLoss(nn.Module):
     """The capsule margin loss on class-capsule lengths, each sample weighted by its class weight."""
 
@@ -115,7 +157,24 @@ class MarginLoss(nn.Module):
         return (loss.sum(dim=1) * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
-class CapsuleNet(nn.Module):
+class CapsuleScores(nn.Module):
+    """What capsule models share: their scores are class-capsule lengths, trained by the margin loss
+    (``margins``: m+, m-, lambda, set by the model)."""
+
+    margins: tuple[float, float, float]
+
+    def criterion(self, weight: torch.Tensor) -> nn.Module:
+        """The training loss on this model's outputs (capsule lengths)."""
+        positive, negative, down_weight = self.margins
+        return MarginLoss(weight, positive, negative, down_weight)
+
+    @staticmethod
+    def probabilities(lengths: torch.Tensor) -> torch.Tensor:
+        """Class probabilities: the capsule lengths normalised to sum to one."""
+        return lengths / lengths.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+class CapsuleNet(CapsuleScores):
     """ResNet-18 trunk, primary capsules and class capsules over the apex frame."""
 
     inputs = ("frames",)
@@ -134,47 +193,15 @@ class CapsuleNet(nn.Module):
         margin_weight: float,
     ) -> None:
         super().__init__()
-        grid = input_size // 8 - 8  # after the trunk and the 9 x 9 convolution
-        primary = (grid - 9) // 2 + 1
-        if primary < 1:
-            raise MerecError(
-                f"train.models.capsule: input_size {input_size} leaves no primary capsules (the trunk, two 9x9 "
-                "convolutions and a stride of 2 need at least 136 px; 224 as published)"
-            )
+        primary = primary_grid(input_size, "capsule")
         self.input_size, self.routing = input_size, routing
         self.margins = (margin_positive, margin_negative, margin_weight)
-        self.trunk = ResNetTrunk(width)
-        if weights:
-            path = Path(weights)
-            state = read_state_dict(path)
-            later = ("layer4.", "fc.")
-            check_state_dict(self.trunk, state, f"train.models.capsule.weights ({path})", ignore_unexpected=later)
-            self.trunk.load_state_dict({k: v for k, v in state.items() if not k.startswith(later)})
+        self.trunk = resnet_trunk(width, weights, "train.models.capsule.weights")
         channels = 4 * width  # 256 as published
         self.features = nn.Sequential(nn.Conv2d(channels, channels, 9), nn.ReLU(inplace=True))
         self.primary = nn.Conv2d(channels, 32 * 8, 9, stride=2)
-        n_primary = 32 * primary * primary
-        self.routes = nn.Parameter(0.01 * torch.randn(n_primary, n_classes, 16, 8))
+        self.routes = class_routes(primary, n_classes)
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        apex = batch["frames"][:, -1]  # (B, 1, V, V)
-        if apex.shape[-1] != self.input_size or apex.shape[-2] != self.input_size:
-            apex = functional.interpolate(
-                apex, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False
-            )
-        x = self.features(self.trunk(apex.expand(-1, 3, -1, -1)))
-        maps = self.primary(x)  # (B, 32 * 8, P, P)
-        b, _, p, _ = maps.shape
-        capsules = squash(maps.view(b, 32, 8, p, p).permute(0, 1, 3, 4, 2).reshape(b, -1, 8))
-        predictions = torch.einsum("ncdk,bnk->bncd", self.routes, capsules)
-        return dynamic_routing(predictions, self.routing).norm(dim=-1)  # (B, classes): capsule lengths
-
-    def criterion(self, weight: torch.Tensor) -> nn.Module:
-        """The training loss on this model's outputs (capsule lengths)."""
-        positive, negative, down_weight = self.margins
-        return MarginLoss(weight, positive, negative, down_weight)
-
-    @staticmethod
-    def probabilities(lengths: torch.Tensor) -> torch.Tensor:
-        """Class probabilities: the capsule lengths normalised to sum to one."""
-        return lengths / lengths.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        x = self.features(self.trunk(trunk_image(batch["frames"][:, -1], self.input_size)))  # the apex
+        return class_capsule_lengths(self.primary(x), self.routes, self.routing)

@@ -24,12 +24,11 @@ training clips, which fine-tuning adapts to. Trained from scratch by default.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from merec.checkpoints import check_state_dict, read_state_dict
+from merec.checkpoints import load_state_dict
 from merec.errors import MerecError
 
 ARCHITECTURES = ("r3d_18", "r2plus1d_18")
@@ -136,10 +135,8 @@ class R3DNet(nn.Module):
             )
         self.backbone = VideoResNet18(arch)
         if weights:
-            path = Path(weights)
-            state = read_state_dict(path)
-            check_state_dict(self.backbone, state, f"train.models.r3d.weights ({path})", ignore_unexpected=("fc.",))
-            self.backbone.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")})
+            source = f"train.models.r3d.weights ({weights})"
+            load_state_dict(self.backbone, weights, ignore_unexpected=("fc.",), source=source)
         self.pool = nn.MaxPool3d((1, 2, 2)) if extra_pool else nn.Identity()
         self.head = nn.Sequential(nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Dropout(dropout))
         self.classifier = nn.Linear(STAGES[-1][0], n_classes)

@@ -104,7 +104,7 @@ CODE = {
     "face": sources("merec/face.py", "merec/frontalize.py", "merec/landmarks.py", "merec/weights/face_shape.csv"),
     "interpolate": sources("merec/checkpoints.py", "merec/interpolate"),
     "magnify": sources("merec/checkpoints.py", *(f"merec/magnify/{name}" for name in MAGNIFY)),
-    "features": sources("merec/features.py"),
+    "features": sources("merec/features.py", "merec/frontalize.py", "merec/weights/face_shape.csv"),
     "au_graph": sources("merec/au_graph.py"),
     "train": sources("merec/checkpoints.py", "merec/models", "merec/runs.py", "merec/train.py"),
     "evaluate": sources("merec/evaluate", "merec/runs.py"),
