@@ -79,3 +79,17 @@ def test_rows_over_several_draws_pool_each_draws_subjects_as_their_own() -> None
     assert base["uf1_ci95"][0] < base["uf1_ci95"][1] and set(base["per_draw"]) == {"0", "1"}
     same = summarise_row("same", runs, classes, base)
     assert same["versus_baseline"]["uf1"]["difference"] == 0 and not same["versus_baseline"]["uf1"]["resolved"]
+
+
+def test_a_run_left_locked_gets_the_unlock_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sys.path.insert(0, str(Path(__file__).parents[1] / "workflow" / "scripts"))
+    import ablation
+
+    def locked(command: list[str], cwd: Path, env: dict, stdout: object, stderr: object) -> object:
+        stdout.write("LockException:\nError: Directory cannot be locked.\n")
+        return type("Result", (), {"returncode": 1})()
+
+    monkeypatch.setattr(ablation.subprocess, "run", locked)
+    monkeypatch.setattr(ablation, "environment", lambda workdir: {})
+    with pytest.raises(SystemExit, match=r"interrupted .* snakemake --unlock --cores 1 results/synth/loso.csv"):
+        ablation.run_workflow(tmp_path, "results/synth/loso.csv", "2")

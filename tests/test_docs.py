@@ -138,3 +138,31 @@ def test_the_face_docs_quote_the_head_rotation_ablation() -> None:
     assert data["draws"] == [0, 1] and data["base"] == "synth.head_pose_deg=20"
     docs = (REPO / "docs/face.md").read_text()
     assert readme_table(data) in docs and data["command"] in docs and data["date"] in docs
+
+
+def test_the_face_docs_prose_quotes_the_same_records() -> None:
+    """The sentences that summarise the tables carry the records' numbers, not typed-in ones."""
+    docs = " ".join((REPO / "docs/face.md").read_text().split())
+    landmarks = json.loads((REPO / "benchmarks/results/frontalization.json").read_text())["rows"]
+    by_angle = {(row["yaw_deg"], row["pitch_deg"]): row for row in landmarks}
+    at_25 = by_angle[(25, 0)]
+    less = 1 - at_25["frontalize_px"][0] / at_25["similarity_px"][0]
+    assert f"about {round(100 * less, -1):.0f}% less error at 25°" in docs
+    assert f"costs about {by_angle[(0, 0)]['difference_px'][0]:.1f} px on faces that are already frontal" in docs
+    turned = json.loads((REPO / "benchmarks/results/frontalization-uf1.json").read_text())["rows"][1]
+    gain = turned["versus_baseline"]["uf1"]
+    low, high = gain["ci95"]
+    assert f"{gain['difference']:+.3f} UF1, with a paired interval from {low:+.3f} to {high:+.3f}" in docs
+    frontal = json.loads((REPO / "benchmarks/results/ablation.json").read_text())["rows"][0]
+    assert f"score {frontal['uf1']:.3f} ± {frontal['uf1_sd']:.3f} with similarity alignment" in docs
+
+
+def test_the_htnet_checkpoint_size_in_the_docs_follows_from_its_parameters() -> None:
+    import torch
+
+    from merec.models import build_model
+
+    with torch.device("meta"):
+        model = build_model("htnet", 3, {"apex": (3, 32, 32), "landmarks": (68, 2)}, {})
+    megabytes = 4 * sum(p.numel() for p in model.parameters()) / 1e6
+    assert f"A fold's checkpoint is {round(megabytes, -1):.0f} MB (float32)" in (REPO / "docs/models.md").read_text()

@@ -144,6 +144,12 @@ def run_workflow(workdir: Path, target: str, cores: str) -> None:
     with open(workdir / "ablation.log", "w") as log:
         result = subprocess.run(command, cwd=workdir, env=environment(workdir), stdout=log, stderr=subprocess.STDOUT)
     if result.returncode != 0:
+        if "LockException" in (workdir / "ablation.log").read_text():
+            raise SystemExit(
+                f"{workdir}: an earlier run there was interrupted and left Snakemake's lock; if no other "
+                f"ablation is using this folder, run `cd {workdir} && python -m snakemake --unlock --cores 1 "
+                f"{target}` and resume"
+            )
         raise SystemExit(f"{workdir.name}: snakemake failed; see {workdir / 'ablation.log'}")
 
 
