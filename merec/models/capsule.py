@@ -163,6 +163,11 @@ class CapsuleScores(nn.Module):
 
     margins: tuple[float, float, float]
 
+    def _capsule_settings(self, model: str, input_size: int, routing: int, margins: tuple[float, float, float]) -> int:
+        """Keep the input size, routing iterations and margins; the primary-capsule grid's side."""
+        self.input_size, self.routing, self.margins = input_size, routing, margins
+        return primary_grid(input_size, model)
+
     def criterion(self, weight: torch.Tensor) -> nn.Module:
         """The training loss on this model's outputs (capsule lengths)."""
         positive, negative, down_weight = self.margins
@@ -193,9 +198,8 @@ class CapsuleNet(CapsuleScores):
         margin_weight: float,
     ) -> None:
         super().__init__()
-        primary = primary_grid(input_size, "capsule")
-        self.input_size, self.routing = input_size, routing
-        self.margins = (margin_positive, margin_negative, margin_weight)
+        margins = (margin_positive, margin_negative, margin_weight)
+        primary = self._capsule_settings("capsule", input_size, routing, margins)
         self.trunk = resnet_trunk(width, weights, "train.models.capsule.weights")
         channels = 4 * width  # 256 as published
         self.features = nn.Sequential(nn.Conv2d(channels, channels, 9), nn.ReLU(inplace=True))

@@ -30,7 +30,6 @@ from merec.models.capsule import (
     CapsuleScores,
     class_capsule_lengths,
     class_routes,
-    primary_grid,
     resnet_trunk,
     trunk_image,
 )
@@ -75,9 +74,8 @@ class DSNCANet(CapsuleScores):
         margin_weight: float,
     ) -> None:
         super().__init__()
-        primary = primary_grid(input_size, "dsnca")
-        self.input_size, self.routing = input_size, routing
-        self.margins = (margin_positive, margin_negative, margin_weight)
+        margins = (margin_positive, margin_negative, margin_weight)
+        primary = self._capsule_settings("dsnca", input_size, routing, margins)
         channels = 4 * width  # 256 per stream as published
         self.streams = nn.ModuleDict()
         for name in ("aligned", "frontal"):
