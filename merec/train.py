@@ -52,6 +52,8 @@ LOG = logging.getLogger("merec.train")
 INPUT_KEYS = ("apex", "face", "rois", "frames", "frontal", "landmarks")
 FLOW_KEYS = ("apex", "face", "rois")  # channel 0 is u: negated when mirrored
 UNSCALED_KEYS = ("landmarks",)  # positions (fractions of the crop), not normalised by a spread
+# inputs the features stage added later -> the array that marks them (older features lack it)
+LATER_INPUTS = {"frames": "frames", "frontal": "frontal", "landmarks": "image_size"}
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
     shards = read_stage(features)
     files, skipped = stage_samples(shards), stage_skipped(shards)
     kept, arrays = [], {key: [] for key in INPUT_KEYS}
-    has_frames = has_frontal = has_landmarks = True
+    complete = dict.fromkeys(LATER_INPUTS, True)
     missing: dict[str, str] = {}
     roi_names: list[str] = []
     for index, sample in zip(samples.index, samples["sample"], strict=True):
@@ -143,18 +145,11 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
         arrays["face"].append(data["face"].astype(np.float32))
         arrays["apex"].append(data["face"][-1].astype(np.float32))
         arrays["rois"].append(data["rois"].astype(np.float32))
-        if has_frames and "frames" in data:
-            arrays["frames"].append(data["frames"].astype(np.float32))
-        else:  # features written before the stage kept the frame volume: models that need it say so
-            has_frames = False
-        if has_frontal and "frontal" in data:
-            arrays["frontal"].append(data["frontal"].astype(np.float32))
-        else:  # likewise for the frontal apex
-            has_frontal = False
-        if has_landmarks and "image_size" in data:
-            arrays["landmarks"].append((data["landmarks"] / float(data["image_size"])).astype(np.float32))
-        else:  # likewise for features written before the stage kept the crop size
-            has_landmarks = False
+        for key, needed in LATER_INPUTS.items():  # features written before the stage kept them: models say so
+            if complete[key] and needed in data:
+                arrays[key].append(_later_input(data, key))
+            else:
+                complete[key] = False
         roi_names = [str(n) for n in data["roi_names"]]
         kept.append(index)
     if not kept:
@@ -163,9 +158,14 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
         )
     if missing:
         LOG.warning("%d samples have no features: %s", len(missing), "; ".join(f"{s}: {r}" for s, r in missing.items()))
-    complete = {"frames": has_frames, "frontal": has_frontal, "landmarks": has_landmarks}
     inputs = {key: np.stack(values) for key, values in arrays.items() if values and complete.get(key, True)}
     return FeatureSet(samples.loc[kept].reset_index(drop=True), inputs, roi_names, missing)
+
+
+def _later_input(data: Mapping[str, np.ndarray], key: str) -> np.ndarray:
+    if key == "landmarks":  # crop pixels -> fractions of the crop
+        return (data["landmarks"] / float(data["image_size"])).astype(np.float32)
+    return data[key].astype(np.float32)
 
 
 def channel_scales(inputs: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
