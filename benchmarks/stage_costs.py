@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import shutil
 import subprocess
@@ -36,6 +35,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow/scripts"))
+from _record import cpu_description  # noqa: E402
 from workspace import environment, project_files  # noqa: E402
 
 WHOLE_MACHINE = ("synth", "ingest")  # jobs that take every core (the others one thread each on 2 cores)
@@ -234,7 +234,7 @@ def main() -> int:
                      "kernel_count": kernel and kernel["count"], "estimate_s": estimate})  # fmt: skip
     record = {
         "date": datetime.now().strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()} Linux, {args.cores} cores used",
+        "machine": f"{cpu_description()}, Linux, {args.cores} cores used",
         "command": f"snakemake --cores {args.cores}",
         "total_s": round(wall, 1),
         "uf1": metrics["uf1"],

@@ -1,23 +1,30 @@
-"""Workflow overhead and parallel speed-up on a SAMM-sized dataset (159 clips, 28 subjects), and planning at scale.
+"""Workflow overhead, parallel speed-up and memory at the size of real datasets, and what a cluster would take.
 
-Generates a synthetic dataset in SAMM's on-disk format at ``data/raw/samm`` of a working copy of
-the project (168 clips from the synth generator at a small frame size, one clip dropped from each
-of the last 9 subjects: 159 clips, 28 subjects, 28 LOSO folds), registers it as dataset ``samm``
-and measures, for ``--cores 1`` and ``--cores 2`` in two copies sharing that dataset:
+Two measurements, each on a synthetic dataset in SAMM's on-disk format in a working copy of the
+project (``data/raw/samm``, registered as dataset ``samm``; frames from the synth generator at a
+small frame size):
 
-- ``snakemake -n results/samm/loso.csv`` before the run (every job planned; target at most 3 s)
-  and after it (nothing to do);
-- wall time of ``snakemake --cores N results/samm/loso.csv`` (target: cores 2 at least 1.7x faster
-  than cores 1 on a 2-core machine);
-- ``dvc status`` after the run, which recorded its stages in dvc.lock (target at most 2 s).
+- **SAMM-sized** (default: 159 clips of 28 subjects, 28 LOSO folds), run twice, with ``--cores 1``
+  and ``--cores 2``, each in its own copy: ``snakemake -n`` before the run (every job planned;
+  target at most 3 s) and after it (nothing to do); the per-sample stages alone (face ..
+  features, one job per shard and stage) and then the rest (folds, evaluate), each timed (target:
+  cores 2 at least 1.8x faster than cores 1 on the preprocessing, on a 2-core machine);
+  ``dvc status`` after the run, which Snakemake recorded in ``dvc.lock`` (target at most 2 s).
+- **CAS(ME)^3-sized** (``--large``: 1,100 clips of 100 subjects, 100 folds): planning (dry run,
+  ``dvc status``) and the per-sample stages with ``--cores 2``; no training.
 
-Pipeline settings are the defaults except for a lighter load per clip (``--face-size`` crops,
-``--frames`` interpolated frames, ``--epochs``), so the figures show the workflow's overhead and
-scaling rather than one model's cost.
+Each stage job logs its time and its peak memory (``merec <stage> ... done in``); the record keeps,
+per stage, the jobs' seconds and the largest peak of a job's own process and of one of its worker
+processes. Pipeline settings are the defaults except for a lighter load per clip (``--face-size``
+crops, ``--frames`` interpolated frames, ``--epochs``), so the figures show the workflow's overhead
+and scaling rather than one model's cost; :func:`projection` scales the default settings' per-job
+costs (``benchmarks/results/stage_costs.json``) to a CAS(ME)^3-sized run on a node or a cluster.
 
-    python benchmarks/workflow_scale.py                     # about 10 minutes on 2 cores
-    python benchmarks/workflow_scale.py --plan-only --subjects 100 --clips 1100   # CAS(ME)^3-sized: planning only
+    python benchmarks/workflow_scale.py --output benchmarks/results/workflow_scale.json            # ~8 min
+    python benchmarks/workflow_scale.py --large --output benchmarks/results/workflow_scale_large.json  # ~12 min
     python benchmarks/workflow_scale.py --workdir /tmp/scale --keep
+
+docs/cluster.md quotes both records and the projection (a test keeps them in step).
 """
 
 from __future__ import annotations
@@ -26,11 +33,13 @@ import argparse
 import copy
 import itertools
 import math
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +47,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow/scripts"))
+from _record import cpu_description, write_record  # noqa: E402
 from ablation import make_copy, set_param  # noqa: E402
 from workspace import environment  # noqa: E402
 
@@ -46,6 +56,9 @@ from merec.synth.clips import ANNOTATION_FILE, SynthParams, generate, write_work
 TARGET = "results/samm/loso.csv"
 SUBJECTS = 28
 CLIPS = 159
+LARGE = {"subjects": 100, "clips": 1100}  # CAS(ME)^3 part A: about 1,100 clips of 100 subjects
+PER_SAMPLE = ("face", "interpolate", "magnify", "features")
+DONE = re.compile(r"INFO: (\S+) done in ([\d.]+) s; peak memory (\d+) MiB \(this process\), (\d+) MiB")
 
 
 def scale_dataset(root: Path, frame_size: int, subjects: int = SUBJECTS, wanted: int = CLIPS) -> int:
@@ -86,6 +99,14 @@ def scale_params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
+def project_copy(target: Path, params: dict[str, Any]) -> None:
+    """A working copy with ``params`` that DVC also knows (so that ``dvc status`` can be measured)."""
+    make_copy(ROOT, target, params, None)
+    for name in ("dvc.yaml", "dvc.lock"):
+        shutil.copy2(ROOT / name, target / name)
+    timed(target, "git", "init", "-q")
+
+
 def timed(workdir: Path, *command: str) -> tuple[float, str]:
     started = time.perf_counter()
     result = subprocess.run(command, cwd=workdir, env=environment(workdir), capture_output=True, text=True)
@@ -103,33 +124,212 @@ def dvc(workdir: Path, *args: str) -> tuple[float, str]:
     return timed(workdir, sys.executable, "-m", "dvc", *args)
 
 
-def measure(workdir: Path, cores: int) -> dict[str, float]:
-    """Ingest (so that every fold is known), dry run, full run, dry run, dvc status."""
-    timed(workdir, "git", "init", "-q")
+def planned_jobs(output: str) -> int:
+    """The job count of a ``snakemake -n`` run's "Job stats" table (0 when there is nothing to do)."""
+    if "Job stats:" not in output:
+        return 0
+    return int(output.split("Job stats:")[-1].split("total")[1].split()[0])
+
+
+def per_sample_targets(workdir: Path) -> list[str]:
+    """The features manifest of every shard ingest wrote (the per-sample stages' last outputs)."""
+    shards = sorted((workdir / "data/interim/samm/clips").glob("shard-*.json"))
+    return [f"data/processed/samm/features/{path.name}" for path in shards]
+
+
+def stage_figures(workdir: Path) -> dict[str, dict[str, float]]:
+    """Per command, from the stage logs: jobs, their seconds, the largest peak memory of a job and of a worker."""
+    figures: dict[str, dict[str, float]] = {}
+    for log in sorted((workdir / "logs/samm").rglob("*.log")):
+        for match in DONE.finditer(log.read_text()):
+            stage, seconds, own, worker = match.group(1), float(match.group(2)), int(match.group(3)), int(match[4])
+            row = figures.setdefault(stage, {"jobs": 0, "job_s": 0.0, "peak_mib": 0, "worker_peak_mib": 0})
+            row["jobs"] += 1
+            row["job_s"] = round(row["job_s"] + seconds, 1)
+            row["peak_mib"] = max(row["peak_mib"], own)
+            row["worker_peak_mib"] = max(row["worker_peak_mib"], worker)
+    return figures
+
+
+KERNEL = """
+import time, numpy as np, torch, cv2
+torch.set_num_threads(1); cv2.setNumThreads(1)
+rng = np.random.default_rng(0)
+a = cv2.GaussianBlur((rng.random((128, 128)) * 255).astype(np.uint8), (7, 7), 2)
+b = np.roll(a, 1, axis=1)
+flow = cv2.optflow.DualTVL1OpticalFlow_create()
+x, conv = torch.randn(16, 90, 32, 32), torch.nn.Conv2d(90, 90, 3, padding=1)
+started = time.perf_counter()
+with torch.inference_mode():
+    for _ in range(ROUNDS):
+        flow.calc(a, b, None)
+        conv(x)
+print(time.perf_counter() - started)
+"""
+
+
+def parallel_efficiency(processes: int = 2, rounds: int = 12) -> dict[str, float]:
+    """How much slower one single-threaded kernel (a TV-L1 pair and a 90-channel convolution, the
+    per-sample stages' two main costs) runs when ``processes`` copies run at once than alone.
+
+    ``efficiency`` 1.0: the cores are independent; below that the machine itself (shared physical
+    cores, memory bandwidth) caps what any number of parallel jobs can gain: at most
+    ``processes x efficiency``.
+    """
+    code = KERNEL.replace("ROUNDS", str(rounds))
+
+    def run(copies: int) -> float:
+        started = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+                   for _ in range(copies)]  # fmt: skip
+        return max(float(process.communicate()[0]) for process in started)
+
+    run(1)  # warm-up: imports from a cold cache
+    alone, together = run(1), run(processes)
+    return {"alone_s": round(alone, 3), "together_s": round(together, 3), "efficiency": round(alone / together, 3)}
+
+
+def measure(workdir: Path, cores: int) -> dict[str, Any]:
+    """Ingest (so that every fold is known), dry run, the per-sample stages, the rest, dry run, dvc status."""
     snakemake(workdir, "--cores", str(cores), "data/interim/samm/samples.csv")
     planned, output = snakemake(workdir, "-n", TARGET)
-    jobs = int(output.split("Job stats:")[-1].split("total")[1].split()[0]) if "Job stats:" in output else 0
+    jobs = planned_jobs(output)
     print(f"cores {cores}: dry run {planned:.2f} s ({jobs} jobs planned)", file=sys.stderr, flush=True)
-    wall, _ = snakemake(workdir, "--cores", str(cores), TARGET)
-    print(f"cores {cores}: run {wall:.0f} s", file=sys.stderr, flush=True)
+    preprocess, _ = snakemake(workdir, "--cores", str(cores), *per_sample_targets(workdir))
+    rest, _ = snakemake(workdir, "--cores", str(cores), TARGET)
+    print(f"cores {cores}: per-sample stages {preprocess:.0f} s, the rest {rest:.0f} s", file=sys.stderr, flush=True)
     nothing, output = snakemake(workdir, "-n", TARGET)
-    assert "Nothing to be done" in output, output[-2000:]
+    if "Nothing to be done" not in output:
+        raise SystemExit(f"a second dry run still plans jobs:\n{output[-2000:]}")
     status, output = dvc(workdir, "status", "evaluate@samm", "--with-deps")
-    assert "up to date" in output, output
+    if "up to date" not in output:
+        raise SystemExit(f"DVC does not see the Snakemake run as up to date:\n{output[-2000:]}")
     status_all, _ = dvc(workdir, "status")
-    return {"jobs": jobs, "dry_run_s": planned, "dry_run_done_s": nothing, "run_s": wall, "dvc_status_s": status,
-            "dvc_status_all_s": status_all}  # fmt: skip
+    return {
+        "jobs": jobs, "dry_run_s": round(planned, 2), "dry_run_done_s": round(nothing, 2),
+        "per_sample_s": round(preprocess, 1), "rest_s": round(rest, 1), "run_s": round(preprocess + rest, 1),
+        "dvc_status_s": round(status, 2), "dvc_status_all_s": round(status_all, 2), "stages": stage_figures(workdir),
+    }  # fmt: skip
 
 
-def plan(workdir: Path) -> dict[str, float]:
-    """Ingest, then what a run would cost to plan: dry run and ``dvc status`` (first and repeated)."""
-    timed(workdir, "git", "init", "-q")
-    ingest, _ = snakemake(workdir, "--cores", "2", "data/interim/samm/samples.csv")
+def measure_large(workdir: Path, cores: int) -> dict[str, Any]:
+    """Ingest, planning (dry run, dvc status twice) and the per-sample stages of a large dataset."""
+    ingest, _ = snakemake(workdir, "--cores", str(cores), "data/interim/samm/samples.csv")
     planned, output = snakemake(workdir, "-n", TARGET)
-    jobs = int(output.split("Job stats:")[-1].split("total")[1].split()[0]) if "Job stats:" in output else 0
     first, _ = dvc(workdir, "status", "evaluate@samm", "--with-deps")
     again, _ = dvc(workdir, "status", "evaluate@samm", "--with-deps")
-    return {"ingest_s": ingest, "jobs": jobs, "dry_run_s": planned, "dvc_status_first_s": first, "dvc_status_s": again}
+    print(f"ingest {ingest:.0f} s, dry run {planned:.2f} s, dvc status {again:.2f} s", file=sys.stderr, flush=True)
+    preprocess, _ = snakemake(workdir, "--cores", str(cores), *per_sample_targets(workdir))
+    print(f"per-sample stages {preprocess:.0f} s", file=sys.stderr, flush=True)
+    return {
+        "ingest_s": round(ingest, 1), "jobs": planned_jobs(output), "dry_run_s": round(planned, 2),
+        "dvc_status_first_s": round(first, 2), "dvc_status_s": round(again, 2), "per_sample_s": round(preprocess, 1),
+        "stages": stage_figures(workdir),
+    }  # fmt: skip
+
+
+def projection(costs: dict[str, Any], clips: int, subjects: int, node_cores: int, nodes: int) -> dict[str, float]:
+    """Hours of a default-settings run of ``clips`` clips of ``subjects`` on ``nodes`` nodes of ``node_cores``.
+
+    From the default job's measured jobs (``stage_costs.json``: 72 clips, 12 folds): each
+    per-sample stage's job seconds per clip, times ``clips``, spread over every core (as many shards
+    as cores); one fold job's seconds, scaled by its training clips (an epoch's cost grows with
+    them; the job's start-up is counted once per fold), times ``subjects`` folds, spread over every
+    core. It assumes the real frames cost the synthetic ones' (face detection on larger frames costs
+    more) and no queueing.
+    """
+    stages = {row["stage"]: row for row in costs["stages"]}
+    reference_clips, reference_folds = stages["synth"]["kernel_count"], stages["train"]["jobs"]
+    per_clip = sum(stages[name]["job_seconds"] for name in PER_SAMPLE) / reference_clips
+    train = stages["train"]
+    kernel_total = train["kernel_s"] * train["kernel_count"]  # one-thread epochs of every fold
+    startup = (train["job_seconds"] - kernel_total) / reference_folds
+    epochs_per_fold = train["kernel_count"] / reference_folds
+    epoch_per_clip = train["kernel_s"] / (reference_clips * (reference_folds - 1) / reference_folds)
+    fold = startup + epochs_per_fold * epoch_per_clip * clips * (subjects - 1) / subjects
+    cores = node_cores * nodes
+    per_sample = per_clip * clips / cores
+    training = fold * math.ceil(subjects / cores)
+    return {"per_sample_h": per_sample / 3600, "train_h": training / 3600, "total_h": (per_sample + training) / 3600,
+            "core_h": (per_clip * clips + fold * subjects) / 3600, "fold_s": fold}  # fmt: skip
+
+
+def scale_table(record: dict[str, Any]) -> str:
+    """docs/cluster.md's table of a SAMM-sized record."""
+    one, two = record["cores"]["1"], record["cores"]["2"]
+    rows = [
+        (f"`snakemake -n` before the run ({one['jobs']} jobs planned)", f"{one['dry_run_s']:.2f} s",
+         f"{two['dry_run_s']:.2f} s", "≤ 3 s"),
+        ("`snakemake -n` after the run (nothing to do)", f"{one['dry_run_done_s']:.2f} s",
+         f"{two['dry_run_done_s']:.2f} s", "≤ 3 s"),
+        ("`dvc status` of the samm stages, after the run", f"{one['dvc_status_s']:.2f} s",
+         f"{two['dvc_status_s']:.2f} s", "≤ 2 s"),
+        ("`dvc status` (all pipelines)", f"{one['dvc_status_all_s']:.2f} s", f"{two['dvc_status_all_s']:.2f} s",
+         "≤ 2 s"),
+        ("per-sample stages (face .. features), wall", f"{one['per_sample_s']:.0f} s", f"{two['per_sample_s']:.0f} s",
+         ""),
+        ("folds and evaluate, wall", f"{one['rest_s']:.0f} s", f"{two['rest_s']:.0f} s", ""),
+        ("speed-up of the per-sample stages, cores 2 over cores 1", "",
+         f"**{one['per_sample_s'] / two['per_sample_s']:.2f}x**", "≥ 1.8x"),
+        ("speed-up of the whole run", "", f"**{one['run_s'] / two['run_s']:.2f}x**", ""),
+    ]  # fmt: skip
+    lines = [f"| measure ({record['clips']} clips, {record['subjects']} subjects) | --cores 1 | --cores 2 | target |",
+             "|---|---:|---:|---|"]  # fmt: skip
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def large_table(record: dict[str, Any]) -> str:
+    """docs/cluster.md's table of a CAS(ME)^3-sized record (planning and the per-sample stages)."""
+    run = record["run"]
+    rows = [
+        ("ingest (reads the workbook, checks and hashes every frame), --cores 2", f"{run['ingest_s']:.0f} s", ""),
+        (f"`snakemake -n` ({run['jobs']} jobs planned)", f"{run['dry_run_s']:.2f} s", "≤ 3 s"),
+        ("`dvc status` of the samm stages, first call", f"{run['dvc_status_first_s']:.2f} s", ""),
+        ("`dvc status` of the samm stages, again", f"{run['dvc_status_s']:.2f} s", "≤ 2 s"),
+        ("per-sample stages (face .. features), --cores 2, wall", f"{run['per_sample_s']:.0f} s", ""),
+    ]
+    lines = [f"| measure ({record['clips']} clips, {record['subjects']} subjects) | value | target |", "|---|---:|---|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def memory_table(small: dict[str, Any], large: dict[str, Any]) -> str:
+    """Peak memory per stage job at both sizes (the per-sample stages should not grow with the dataset)."""
+    sizes = (small["cores"]["2"]["stages"], large["run"]["stages"])
+    lines = [f"| stage | jobs ({small['clips']} / {large['clips']} clips) | job seconds | peak MiB, job process "
+             "| peak MiB, one worker |", "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for stage in ("ingest", *PER_SAMPLE):
+        a, b = (figures.get(stage, {}) for figures in sizes)
+        if not a or not b:
+            continue
+        lines.append(
+            f"| `{stage}` | {a['jobs']} / {b['jobs']} | {a['job_s']:.0f} / {b['job_s']:.0f} | "
+            f"{a['peak_mib']} / {b['peak_mib']} | {a['worker_peak_mib']} / {b['worker_peak_mib']} |"
+        )
+    return "\n".join(lines)
+
+
+def projection_table(costs: dict[str, Any], clips: int = LARGE["clips"], subjects: int = LARGE["subjects"]) -> str:
+    """What a CAS(ME)^3-sized default run would take, from :func:`projection`."""
+    lines = ["| where | cores | per-sample stages | 100 folds | total |", "|---|---:|---:|---:|---:|"]
+    places = (("this machine", 2, 1), ("one 32-core node", 32, 1), ("10 nodes of 32 cores", 32, 10))
+    for where, node_cores, nodes in places:
+        p = projection(costs, clips, subjects, node_cores, nodes)
+        lines.append(f"| {where} | {node_cores * nodes} | {p['per_sample_h']:.2f} h | {p['train_h']:.2f} h | "
+                     f"{p['total_h']:.2f} h |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def readme_sentence(small: dict[str, Any], costs: dict[str, Any]) -> str:
+    """The README's one-sentence summary of the scale record and the projection."""
+    one, two = small["cores"]["1"], small["cores"]["2"]
+    hours = [
+        projection(costs, LARGE["clips"], LARGE["subjects"], c, n)["total_h"] for c, n in ((2, 1), (32, 1), (32, 10))
+    ]
+    return (
+        f"with 2 cores the per-sample stages of a SAMM-sized dataset ({small['clips']} clips) run "
+        f"{one['per_sample_s'] / two['per_sample_s']:.2f}x faster than with 1, and a CAS(ME)³-sized default run "
+        f"(1,100 clips, 100 folds) would take about {hours[0]:.1f} h on this 2-core machine, {hours[1]:.1f} h on "
+        f"one 32-core node and {hours[2]:.2f} h on 10 such nodes"
+    )
 
 
 def main() -> int:
@@ -140,62 +340,50 @@ def main() -> int:
     parser.add_argument("--face-size", type=int, default=64, help="face.size: aligned crop (px)")
     parser.add_argument("--frames", type=int, default=9, help="interpolate.frames")
     parser.add_argument("--epochs", type=int, default=5, help="train.epochs")
-    parser.add_argument("--subjects", type=int, default=SUBJECTS, help="subjects (SAMM: 28)")
-    parser.add_argument("--clips", type=int, default=CLIPS, help="clips (SAMM: 159)")
-    parser.add_argument(
-        "--plan-only", action="store_true", help="ingest and plan only (dry run, dvc status): for large --clips"
-    )
+    parser.add_argument("--large", action="store_true", help="CAS(ME)^3-sized: planning and per-sample stages")
+    parser.add_argument("--subjects", type=int, help=f"subjects (default {SUBJECTS}; --large {LARGE['subjects']})")
+    parser.add_argument("--clips", type=int, help=f"clips (default {CLIPS}; --large {LARGE['clips']})")
+    parser.add_argument("--output", type=Path, help="write the record (JSON) here")
     args = parser.parse_args()
+    subjects = args.subjects or (LARGE["subjects"] if args.large else SUBJECTS)
+    wanted = args.clips or (LARGE["clips"] if args.large else CLIPS)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="merec-scale-"))
     params = scale_params(args)
-    if args.plan_only:
-        return plan_only(workdir, params, args)
+    record: dict[str, Any] = {
+        "date": datetime.now().strftime("%Y-%m-%d"),
+        "machine": cpu_description(),
+        "command": "python benchmarks/workflow_scale.py" + (" --large" if args.large else ""),
+        "settings": {
+            "frame_size": args.frame_size,
+            "face.size": args.face_size,
+            "interpolate.frames": args.frames,
+            "train.epochs": args.epochs,
+            "ingest.shards": len(params["ingest"]["shards"]),
+        },
+        "subjects": subjects,
+    }
     try:
-        copies = {cores: workdir / f"cores-{cores}" for cores in (1, 2)}
+        copies = {"large": workdir / "large"} if args.large else {cores: workdir / f"cores-{cores}" for cores in (1, 2)}
         for path in copies.values():
-            make_copy(ROOT, path, params, None)
+            project_copy(path, params)
+        first = next(iter(copies.values()))
         started = time.perf_counter()
-        clips = scale_dataset(copies[1] / "data/raw/samm", args.frame_size, args.subjects, args.clips)
-        shutil.copytree(copies[1] / "data/raw/samm", copies[2] / "data/raw/samm")
-        elapsed = time.perf_counter() - started
-        print(f"dataset: {clips} clips, {args.subjects} subjects ({elapsed:.0f} s)", file=sys.stderr)
-        results = {cores: measure(path, cores) for cores, path in copies.items()}
+        record["clips"] = scale_dataset(first / "data/raw/samm", args.frame_size, subjects, wanted)
+        for path in list(copies.values())[1:]:
+            shutil.copytree(first / "data/raw/samm", path / "data/raw/samm")
+        print(f"dataset: {record['clips']} clips, {subjects} subjects ({time.perf_counter() - started:.0f} s)",
+              file=sys.stderr)  # fmt: skip
+        record["parallel_efficiency"] = parallel_efficiency()
+        print(f"parallel efficiency of this machine: {record['parallel_efficiency']}", file=sys.stderr, flush=True)
+        if args.large:
+            record["run"] = measure_large(copies["large"], cores=2)
+        else:
+            record["cores"] = {str(cores): measure(path, cores) for cores, path in copies.items()}
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    one, two = results[1], results[2]
-    print(f"| measure ({clips} clips, {args.subjects} subjects) | --cores 1 | --cores 2 | target |")
-    print("|---|---:|---:|---|")
-    print(f"| `snakemake -n` before the run ({one['jobs']:.0f} jobs) | {one['dry_run_s']:.2f} s | "
-          f"{two['dry_run_s']:.2f} s | ≤ 3 s |")  # fmt: skip
-    print(f"| `snakemake -n` after the run | {one['dry_run_done_s']:.2f} s | {two['dry_run_done_s']:.2f} s | ≤ 3 s |")
-    print(f"| `dvc status` of the samm stages | {one['dvc_status_s']:.2f} s | {two['dvc_status_s']:.2f} s | ≤ 2 s |")
-    print(
-        f"| `dvc status` (all pipelines) | {one['dvc_status_all_s']:.2f} s | {two['dvc_status_all_s']:.2f} s | ≤ 2 s |"
-    )
-    print(f"| full run, wall | {one['run_s']:.0f} s | {two['run_s']:.0f} s | |")
-    print(f"| speed-up, cores 2 over cores 1 | | **{one['run_s'] / two['run_s']:.2f}x** | ≥ 1.7x |")
-    return 0
-
-
-def plan_only(workdir: Path, params: dict[str, Any], args: argparse.Namespace) -> int:
-    """The planning figures (no pipeline run) for a dataset of ``--clips`` clips of ``--subjects``."""
-    try:
-        make_copy(ROOT, workdir / "plan", params, None)
-        started = time.perf_counter()
-        clips = scale_dataset(workdir / "plan/data/raw/samm", args.frame_size, args.subjects, args.clips)
-        made = time.perf_counter() - started
-        print(f"dataset: {clips} clips, {args.subjects} subjects ({made:.0f} s)", file=sys.stderr)
-        figures = plan(workdir / "plan")
-    finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(f"| measure ({clips} clips, {args.subjects} subjects, {args.subjects} folds) | value | target |")
-    print("|---|---:|---|")
-    print(f"| ingest (reads the workbook, hashes every frame), --cores 2 | {figures['ingest_s']:.1f} s | |")
-    print(f"| `snakemake -n` ({figures['jobs']:.0f} jobs planned) | {figures['dry_run_s']:.2f} s | ≤ 3 s |")
-    print(f"| `dvc status` of the samm stages, first call | {figures['dvc_status_first_s']:.2f} s | |")
-    print(f"| `dvc status` of the samm stages, again | {figures['dvc_status_s']:.2f} s | ≤ 2 s |")
+    summary = large_table(record) if args.large else scale_table(record)
+    write_record(record, args.output, summary)
     return 0
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from merec.config import DEFAULT_PARAMS, dataset_spec, load_params, section
 from merec.errors import MerecError
-from merec.runtime import setup_logging
+from merec.runtime import peak_memory_mib, setup_logging
 
 LOG = logging.getLogger("merec")
 Handler = Callable[[argparse.Namespace, dict[str, Any]], object]
@@ -172,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``merec`` console command."""
     args = build_parser().parse_args(argv)
     setup_logging(args.log, args.verbose)
+    started = time.perf_counter()
     try:
         params = load_params(args.params)
         args.handler(args, params)
@@ -182,6 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         LOG.error("interrupted; no partial output was kept")
         return 130
+    own, worker = peak_memory_mib()
+    LOG.info(
+        "%s done in %.1f s; peak memory %.0f MiB (this process), %.0f MiB (largest worker process)",
+        args.command, time.perf_counter() - started, own, worker,
+    )  # fmt: skip
     return 0
 
 

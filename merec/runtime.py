@@ -108,6 +108,15 @@ def setup_logging(log_file: str | os.PathLike[str] | None = None, verbose: bool 
     )
 
 
+def peak_memory_mib() -> tuple[float, float]:
+    """Peak resident memory (MiB) of this process and of its largest finished child (a worker)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
 def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
     """A tqdm progress bar on stderr (sparse updates when stderr is not a terminal)."""
     from tqdm import tqdm

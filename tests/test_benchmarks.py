@@ -35,6 +35,10 @@ def test_model_costs_measure_every_model_on_the_default_shapes() -> None:
     params["train"]["epochs"] = 1
     row = costs.measure(params, "stst", features, repeats=1)
     assert row["parameters"] == 1683 and row["fold_seconds"] > 0 and row["inference_ms_per_clip"] > 0
+    assert "fold_epochs_measured" not in row
+    params["train"]["epochs"] = 40
+    short = costs.measure(params, "stst", features, repeats=1, epochs=1)  # a slow model's fold, scaled to 40 epochs
+    assert short["fold_epochs_measured"] == 1 and short["fold_seconds"] > 10 * row["fold_seconds"]
 
 
 def test_the_model_comparison_reads_scores_from_the_ablation_and_says_what_is_missing() -> None:
@@ -73,3 +77,20 @@ def test_the_model_comparison_reads_scores_from_the_ablation_and_says_what_is_mi
     t3d["baseline_params"]["train"]["epochs"] = 3
     with pytest.raises(ValueError, match="another default"):
         costs.comparison_table(ablation, record, published, more=[t3d])
+
+
+def test_the_cluster_projection_recovers_the_measured_run_and_spreads_its_core_hours() -> None:
+    import json
+
+    scale = load_script("workflow_scale")
+    costs = json.loads((REPO / "benchmarks/results/stage_costs.json").read_text())
+    stages = {row["stage"]: row for row in costs["stages"]}
+    # the measured job itself (72 clips, 12 subjects, 2 cores): its own per-sample and fold job seconds
+    same = scale.projection(costs, clips=72, subjects=12, node_cores=2, nodes=1)
+    per_sample = sum(stages[name]["job_seconds"] for name in scale.PER_SAMPLE) / 2
+    assert same["per_sample_h"] * 3600 == pytest.approx(per_sample)
+    assert same["train_h"] * 3600 == pytest.approx(stages["train"]["job_seconds"] / 2)
+    node = scale.projection(costs, clips=1100, subjects=100, node_cores=32, nodes=1)
+    cluster = scale.projection(costs, clips=1100, subjects=100, node_cores=32, nodes=10)
+    assert node["core_h"] == pytest.approx(cluster["core_h"]) and cluster["total_h"] < node["total_h"]
+    assert node["fold_s"] > same["fold_s"]  # a fold of 1,089 training clips costs more than one of 66

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -54,3 +55,5 @@ def test_a_stage_command_runs_and_logs_to_a_file(tiny_synth: Path, tmp_path: Pat
     shards = sorted(p.name for p in (out.parent / "clips").iterdir())
     assert shards == [f"shard-{k}.json" for k in range(4)]  # ingest.shards: the clip list of every shard
     assert "9 samples of 3 subjects" in log.read_text()
+    # every command ends with its time and peak memory (the scale benchmark reads these lines)
+    assert re.search(r"ingest done in [\d.]+ s; peak memory \d+ MiB \(this process\)", log.read_text())

@@ -19,6 +19,9 @@ def test_the_readme_quotes_the_stage_cost_benchmark() -> None:
     speed = readme[readme.index("**Speed**") :].split("## Running")[0]
     assert f"**{data['total_s']:.0f} s**" in speed and f"kernel-bound **{bound:.0f} s**" in speed
     assert data["date"] in speed
+    earlier = json.loads((REPO / "benchmarks/results/stage_costs-avx2.json").read_text())  # a CPU without AVX-512
+    assert f"**{earlier['total_s']:.0f} s**" in speed and earlier["date"] in speed
+    assert "benchmarks/results/stage_costs-avx2.json" in speed
     for row in data["stages"]:
         if row["estimate_s"] is None:
             continue
@@ -166,3 +169,33 @@ def test_the_htnet_checkpoint_size_in_the_docs_follows_from_its_parameters() -> 
         model = build_model("htnet", 3, {"apex": (3, 32, 32), "landmarks": (68, 2)}, {})
     megabytes = 4 * sum(p.numel() for p in model.parameters()) / 1e6
     assert f"A fold's checkpoint is {round(megabytes, -1):.0f} MB (float32)" in (REPO / "docs/models.md").read_text()
+
+
+def test_the_interpolation_docs_quote_the_rife_speed_records() -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from rife_speed import clip_table, ifnet_table
+
+    docs = (REPO / "docs/interpolation.md").read_text()
+    speed = docs[docs.index("## Speed") :].split("## Quality")[0]
+    for threads in (1, 2):
+        data = json.loads((REPO / f"benchmarks/results/rife_speed-{threads}thread.json").read_text())
+        assert data["threads"] == threads
+        assert ifnet_table(data["ifnet"]) in speed and clip_table(data["clips"]) in speed, threads
+        assert data["command"] in speed and data["date"] in speed, threads
+
+
+def test_the_cluster_docs_quote_the_scale_records() -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from workflow_scale import large_table, memory_table, projection_table, readme_sentence, scale_table
+
+    docs = (REPO / "docs/cluster.md").read_text()
+    scale = docs[docs.index("## Scale") :]
+    small = json.loads((REPO / "benchmarks/results/workflow_scale.json").read_text())
+    large = json.loads((REPO / "benchmarks/results/workflow_scale_large.json").read_text())
+    costs = json.loads((REPO / "benchmarks/results/stage_costs.json").read_text())
+    for table in (scale_table(small), large_table(large), memory_table(small, large), projection_table(costs)):
+        assert table in scale, table.splitlines()[0]
+    for record in (small, large):
+        assert record["command"] in scale and record["date"] in scale
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert readme_sentence(small, costs) in readme

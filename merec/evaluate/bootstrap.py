@@ -53,6 +53,13 @@ def scores_of_confusion(confusion: np.ndarray) -> dict[str, np.ndarray]:
     return {"uf1": f1.mean(axis=-1), "uar": recall.mean(axis=-1), "accuracy": accuracy}
 
 
+def seed_scores(predictions: pd.DataFrame, classes: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each seed's pooled score (seeds in sorted order): the statistic :func:`subject_bootstrap`
+    resamples, so the mean over seeds is the point estimate its interval belongs to."""
+    counts, _ = confusion_counts(predictions, classes)
+    return scores_of_confusion(counts.sum(axis=1))
+
+
 def subject_bootstrap(
     predictions: pd.DataFrame, classes: Sequence[str], draws: int, seed: int = 0
 ) -> dict[str, list[float]]:

@@ -1,4 +1,4 @@
-"""Ablation table: what each stage contributes, UF1/UAR as mean ± sd over seeds and data draws, with intervals.
+"""Ablation table: what each stage contributes, UF1/UAR pooled over data draws, mean ± sd over seeds, with intervals.
 
 Runs the Snakemake workflow once per configuration and data draw, each in its own working copy
 under ``ablation/`` (git-ignored, as is any ``ablation*/``): the baseline is ``params.yaml`` as it
@@ -10,10 +10,11 @@ magnification row also recomputes magnify and features). Every row trains each f
 of ``--seeds``; ``--draws`` (``synth.seed`` values) repeats everything on other draws of the
 embedded dataset.
 
-Each row reports its per-draw and per-seed pooled scores, their mean ± sd over every (draw, seed)
-run, the 95% subject-bootstrap interval (over the pooled predictions of all draws, each draw's
-subjects its own), and its difference from the baseline on the same clips with a paired
-subject-bootstrap interval: "not resolved" where that interval contains 0.
+Each row pools its predictions of all draws (each draw's subjects its own) and reports that
+pool's scores per seed, their mean ± sd over seeds and the 95% subject-bootstrap interval of the
+same mean (one statistic for all three), each draw's own scores, and its difference from the
+baseline on the same clips with a paired subject-bootstrap interval: "not resolved" where that
+interval contains 0.
 
     python workflow/scripts/ablation.py --seeds 0 1 --draws 0 1 --cores 2 --json benchmarks/results/ablation.json
     python workflow/scripts/ablation.py --row magnify.alpha=8 --row train.lr=0.003
@@ -45,7 +46,7 @@ import pandas as pd
 import yaml
 from workspace import environment, project_files
 
-from merec.evaluate.bootstrap import paired_difference, subject_bootstrap
+from merec.evaluate.bootstrap import paired_difference, seed_scores, subject_bootstrap
 from merec.runtime import software_versions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,6 +130,19 @@ def finished_copy(workdir: Path, params: dict[str, Any], dataset: str) -> bool:
     )
 
 
+RUN_RECORD = "ablation-run.json"  # in each working copy: how long its run took
+
+
+def run_minutes(workdir: Path, resumed: bool, minutes: float) -> float | None:
+    """Minutes the copy's run took: this run's, or for a resumed copy the ones it recorded (None
+    for a copy made before copies recorded them)."""
+    record = workdir / RUN_RECORD
+    if not resumed:
+        record.write_text(json.dumps({"minutes": minutes}))
+        return minutes
+    return json.loads(record.read_text())["minutes"] if record.is_file() else None
+
+
 def source_commit(root: Path) -> str | None:
     """The git commit the working copies were made from (``+dirty`` with uncommitted changes), if any."""
     try:
@@ -156,8 +170,8 @@ def run_workflow(workdir: Path, target: str, cores: str) -> None:
 def table(rows: list[dict[str, Any]], seeds: list[int], draws: list[int]) -> str:
     per_draw = len(draws) > 1
     lines = [
-        f"| configuration | UF1 (mean ± sd, seeds {', '.join(map(str, seeds))}"
-        + (f"; draws {', '.join(map(str, draws))}" if per_draw else "")
+        f"| configuration | UF1 (mean ± sd over seeds {', '.join(map(str, seeds))}"
+        + (f"; draws {', '.join(map(str, draws))} pooled" if per_draw else "")
         + ") | UF1 95% interval | UAR | "
         + ("UF1 per draw | " if per_draw else "")
         + "UF1 minus baseline (95% interval) | minutes |",
@@ -173,9 +187,10 @@ def table(rows: list[dict[str, Any]], seeds: list[int], draws: list[int]) -> str
             verdict = "" if d["resolved"] else ", not resolved"
             versus = f"{d['difference']:+.3f} ({d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}{verdict})"
         draw_cells = " / ".join(f"{row['per_draw'][str(d)]['uf1']:.3f}" for d in draws) + " | " if per_draw else ""
+        minutes = "-" if row["minutes"] is None else f"{row['minutes']:.1f}"
         lines.append(
             f"| {row['name']} | {row['uf1']:.3f} ± {row['uf1_sd']:.3f} | {low:.3f}-{high:.3f} | "
-            f"{row['uar']:.3f} ± {row['uar_sd']:.3f} | {draw_cells}{versus} | {row['minutes']:.1f} |"
+            f"{row['uar']:.3f} ± {row['uar_sd']:.3f} | {draw_cells}{versus} | {minutes} |"
         )
     return "\n".join(lines)
 
@@ -185,7 +200,7 @@ def readme_table(record: dict[str, Any]) -> str:
     draws = record.get("draws", [record.get("synth_seed")])
     per_draw = len(draws) > 1
     lines = [
-        "| configuration | UF1 (mean ± sd) | UF1 95% interval | "
+        "| configuration | UF1 (mean ± sd over seeds) | UF1 95% interval | "
         + ("UF1 per draw (" + " / ".join(map(str, draws)) + ") | " if per_draw else "")
         + "UF1 minus default (95% interval) |",
         "|---|---:|---:|" + ("---:|" if per_draw else "") + "---:|",
@@ -215,8 +230,8 @@ def headline(record: dict[str, Any]) -> str:
     per_draw = " / ".join(f"{row['per_draw'][str(d)]['uf1']:.3f}" for d in draws)
     return (
         f"UF1 **{row['uf1']:.3f} ± {row['uf1_sd']:.3f}** (95% interval {low:.3f}-{high:.3f}; per draw "
-        f"{per_draw}), UAR {row['uar']:.3f} ± {row['uar_sd']:.3f}, over training seeds "
-        f"{', '.join(map(str, record['seeds']))} on draws {', '.join(map(str, draws))}"
+        f"{per_draw}), UAR {row['uar']:.3f} ± {row['uar_sd']:.3f}: the clips of draws "
+        f"{', '.join(map(str, draws))} pooled, mean ± sd over training seeds {', '.join(map(str, record['seeds']))}"
     )
 
 
@@ -259,21 +274,21 @@ def pooled_over_draws(by_draw: dict[int, pd.DataFrame]) -> pd.DataFrame:
 
 
 def summarise_row(name: str, runs: dict[int, dict[str, Any]], classes: list[str], baseline: dict | None) -> dict:
-    """One configuration over its draws: per draw, over every (draw, seed) run, and against the baseline."""
-    scores = {
-        key: [v[key] for run in runs.values() for v in run["metrics"]["per_seed"].values()]
-        for key in ("uf1", "uar", "accuracy")
-    }
+    """One configuration over its draws: per draw, pooled over the draws, and against the baseline.
+
+    The point estimate, its sd and its interval are of one statistic: each seed's score of the
+    predictions of every draw pooled (a draw's subjects are its own), then the mean over seeds
+    (``uf1``), the sd over seeds (``uf1_sd``) and the subject bootstrap of that mean
+    (``uf1_ci95``); with one draw these are the run's own metrics.json figures.
+    """
     pooled = pooled_over_draws({draw: run["predictions"] for draw, run in runs.items()})
-    row: dict[str, Any] = {"name": name, "minutes": sum(run["minutes"] for run in runs.values()), "pooled": pooled}
-    for key, values in scores.items():
+    minutes = [run["minutes"] for run in runs.values()]
+    row: dict[str, Any] = {"name": name, "minutes": None if None in minutes else sum(minutes), "pooled": pooled}
+    for key, values in seed_scores(pooled, classes).items():
         row[key] = float(np.mean(values))
         row[f"{key}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    if len(runs) == 1:  # one draw: the run's own metrics.json interval
-        (run,) = runs.values()
-        row |= {k: run["metrics"].get(k) for k in ("uf1_ci95", "uar_ci95")}
-    else:
-        row |= subject_bootstrap(pooled, classes, BOOTSTRAP_DRAWS)
+    row |= subject_bootstrap(pooled, classes, BOOTSTRAP_DRAWS)
+    row["statistic"] = "pooled over draws"
     row["per_draw"] = {
         str(draw): {
             "per_seed": run["metrics"].get("per_seed"),
@@ -342,7 +357,8 @@ def main() -> int:
                 shared = plain_copy
             else:
                 shared = ROOT if built_here else None
-            if args.resume and finished_copy(workdir, params, args.dataset):
+            resumed = args.resume and finished_copy(workdir, params, args.dataset)
+            if resumed:
                 print(f"  {workdir}: finished with these params, kept as it is", file=sys.stderr)
             else:
                 make_copy(ROOT, workdir, params, shared)
@@ -352,7 +368,7 @@ def main() -> int:
             runs[name][draw] = {
                 "metrics": json.loads((workdir / "results" / args.dataset / "metrics.json").read_text()),
                 "predictions": _predictions(workdir, args.dataset),
-                "minutes": (time.perf_counter() - started) / 60,
+                "minutes": run_minutes(workdir, resumed, (time.perf_counter() - started) / 60),
             }
     first = args.workdir if len(draws) == 1 else args.workdir / f"draw{draws[0]}"
     classes = _classes(first / baseline_copy.name, args.dataset)
@@ -380,8 +396,8 @@ def main() -> int:
             "rows": [
                 {
                     "name": row["name"],
-                    "minutes": round(row["minutes"], 2),
-                    **{k: row[k] for k in ("uf1", "uf1_sd", "uf1_ci95", "uar", "uar_sd", "uar_ci95")},
+                    "minutes": None if row["minutes"] is None else round(row["minutes"], 2),
+                    **{k: row[k] for k in ("uf1", "uf1_sd", "uf1_ci95", "uar", "uar_sd", "uar_ci95", "statistic")},
                     "per_draw": row["per_draw"],
                     "versus_baseline": row["versus_baseline"],
                 }
