@@ -115,6 +115,11 @@ def test_the_model_docs_quote_the_model_comparison() -> None:
     more = [json.loads(path.read_text()) for path in sorted((REPO / "benchmarks/results").glob("ablation-*.json"))]
     assert comparison_table(ablation, costs, published, more) in comparison
     assert costs["command"] in comparison and costs["date"] in comparison
+    hours = {name: costs["models"][name]["fold_seconds"] * 48 / 3600 for name in ("htnet", "capsule", "dsnca")}
+    assert (
+        f"about {hours['htnet']:.0f} CPU-hours for `htnet`, {hours['capsule']:.0f} for `capsule`, "
+        f"{hours['dsnca']:.0f} for `dsnca`"
+    ) in " ".join(comparison.split())
     check = json.loads((REPO / "benchmarks/results/development-t3d-motion.json").read_text())
     assert check["draws"] == [100]  # a diagnostic on the development draw, never a test draw
     row = check["rows"][0]
@@ -186,7 +191,14 @@ def test_the_interpolation_docs_quote_the_rife_speed_records() -> None:
 
 def test_the_cluster_docs_quote_the_scale_records() -> None:
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from workflow_scale import large_table, memory_table, projection_table, readme_sentence, scale_table
+    from workflow_scale import (
+        large_table,
+        memory_table,
+        overhead_sentence,
+        projection_table,
+        readme_sentence,
+        scale_table,
+    )
 
     docs = (REPO / "docs/cluster.md").read_text()
     scale = docs[docs.index("## Scale") :]
@@ -197,5 +209,6 @@ def test_the_cluster_docs_quote_the_scale_records() -> None:
         assert table in scale, table.splitlines()[0]
     for record in (small, large):
         assert record["command"] in scale and record["date"] in scale
+    assert overhead_sentence(small, large) in " ".join(scale.split())
     readme = " ".join((REPO / "README.md").read_text().split())
     assert readme_sentence(small, costs) in readme
