@@ -1,0 +1,199 @@
+"""Long-video datasets for spotting: one table of videos and one of annotated intervals.
+
+**SAMM Long Videos** (:func:`read_samm_lv`): the workbook ``SAMM_LongVideos_V<k>_Release.xlsx``
+(the newest version in the root; sheet ``FACS_Movement_Only``, header on Excel row 10:
+Subject, Filename, Onset, Apex, Offset, Duration, Type, Action Units, Notes) and one folder of
+frames per video, ``SAMM_longvideos/006_1/006_1_0001.jpg`` (1-based, 4 or 5 digits). A row's
+video is the first two parts of its Filename (``006_1_2`` -> ``006_1``); Type ``Macro`` is a
+macro-expression and ``Micro - 1/2`` a micro-expression. The release has no emotion column: when
+the short-clip workbook ``SAMM_Micro_FACS_Codes_v2.xlsx`` is in the same root, each micro row
+takes its Estimated Emotion by Filename (as MEAN does).
+
+The release's quirks, each handled as the public spotting code does and listed in
+``corrections`` (row, video, field, old, new, reason) or ``skipped`` (row, video, reason):
+
+* fractional frame numbers (``566.4``) are truncated (SoftNet and MEAN read them with ``int``);
+* Apex ``-1`` is "not annotated" (the interval keeps its onset and offset);
+* Offset ``0`` takes the apex (SoftNet, MDMD); without an apex the row is skipped;
+* Onset ``0`` (frames start at 1; long macro rows) is skipped (SoftNet leaves them out).
+
+Any other problem (a missing or unreadable cell, an unknown Type, an apex outside the interval,
+an interval past the video's last frame, a missing video folder) is an error naming the row, or
+with ``on_error="skip"`` a row of ``skipped``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from merec.datasets.aus import canonical_aus
+from merec.datasets.cells import RowProblem, cell_text, frame_number, is_missing, missing_frame_text, subject_number
+from merec.datasets.frames import list_frames
+from merec.datasets.sheets import read_records
+from merec.errors import MerecError
+
+SAMM_LV_PATTERN = re.compile(r"SAMM_LongVideos_V(\d+)_Release\.xlsx", re.IGNORECASE)
+SAMM_LV_COLUMNS = ("Subject", "Filename", "Onset", "Apex", "Offset", "Type")
+SAMM_LV_FPS = 200.0
+SAMM_CLIPS = "SAMM_Micro_FACS_Codes_v2.xlsx"  # the short-clip release: emotions of the micro rows
+INTERVAL_COLUMNS = ("row", "subject", "video", "onset", "apex", "offset", "type", "emotion", "aus")
+SKIP_COLUMNS = ("row", "video", "reason")
+VIDEO_COLUMNS = ("video", "subject", "folder", "frames", "first", "last", "fps")
+CORRECTION_COLUMNS = ("row", "video", "field", "old", "new", "reason")
+
+
+@dataclass(frozen=True)
+class LongVideos:
+    """A long-video dataset: its videos, its intervals, and what ingest changed or left out."""
+
+    videos: pd.DataFrame  #: video, subject, folder, frames (count), first and last frame number, fps
+    intervals: pd.DataFrame  #: one row per annotated interval (:data:`INTERVAL_COLUMNS`)
+    corrections: pd.DataFrame  #: :data:`CORRECTION_COLUMNS`
+    skipped: pd.DataFrame  #: :data:`SKIP_COLUMNS`
+
+
+def samm_lv_annotation(root: Path) -> Path:
+    """The newest ``SAMM_LongVideos_V<k>_Release.xlsx`` in ``root``."""
+    found = sorted(
+        (int(match.group(1)), path)
+        for path in root.iterdir()
+        if path.is_file() and (match := SAMM_LV_PATTERN.fullmatch(path.name))
+    )
+    if not found:
+        raise MerecError(
+            f"{root}: no SAMM_LongVideos_V<k>_Release.xlsx; put the SAMM Long Videos release there as downloaded "
+            "(the workbook and the SAMM_longvideos folder of frames)"
+        )
+    return found[-1][1]
+
+
+def _interval_type(value: Any) -> str:
+    text = cell_text(value).casefold()
+    if text.startswith("micro"):
+        return "micro"
+    if text.startswith("macro"):
+        return "macro"
+    raise RowProblem(f"{cell_text(value)!r} is not a type (Macro or Micro - 1/2)")
+
+
+def _frame(value: Any, field: str, fixes: list[tuple[str, Any, Any, str]]) -> int | None:
+    """A frame cell; None when not annotated; a fractional number truncated and recorded."""
+    if missing_frame_text(value) is not None:
+        return None
+    fractional = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if fractional and not float(value).is_integer() and value > 0:
+        fixes.append((field, value, int(value), "fractional frame number truncated (as SoftNet and MEAN read it)"))
+        return int(value)
+    return frame_number(value)
+
+
+def _emotions(root: Path) -> dict[str, str]:
+    """Filename -> Estimated Emotion from the short-clip workbook, when it is in the root."""
+    path = root / SAMM_CLIPS
+    if not path.is_file():
+        return {}
+    rows = read_records(path, ("Filename", "Estimated Emotion"), sheet="MICRO_ONLY", header_row=14)
+    return {cell_text(row["Filename"]): cell_text(row["Estimated Emotion"]).casefold() for _, row in rows}
+
+
+def read_samm_lv(root: str | Path, dataset: str = "samm_lv", on_error: str = "fail") -> LongVideos:
+    """The SAMM Long Videos release at ``root`` as tables (see the module docstring)."""
+    root = Path(root)
+    path = samm_lv_annotation(root)
+    records = read_records(
+        path, SAMM_LV_COLUMNS, sheet="FACS_Movement_Only", header_row=10, optional=("Action Units", "Notes")
+    )
+    emotions = _emotions(root)
+    frames_root = root / "SAMM_longvideos" if (root / "SAMM_longvideos").is_dir() else root
+    videos: dict[str, dict[str, Any]] = {}
+    intervals, corrections, skipped, problems = [], [], [], []
+    for row, record in records:
+        fixes: list[tuple[str, Any, Any, str]] = []
+        try:
+            subject = subject_number(record["Subject"], 3, "6 or 006")
+            filename = cell_text(record["Filename"])
+            parts = filename.split("_")
+            if len(parts) < 3 or not parts[0].isdigit():
+                raise RowProblem(f"Filename {filename!r} is not <subject>_<video>_<n> (like 006_1_2)")
+            video = "_".join(parts[:2])
+            kind = _interval_type(record["Type"])
+            onset, apex, offset = (_frame(record[f], f, fixes) for f in ("Onset", "Apex", "Offset"))
+        except RowProblem as exc:
+            problems.append((row, cell_text(record.get("Filename")), str(exc)))
+            continue
+        if onset is None or onset == 0:
+            skipped.append((row, video, f"onset {cell_text(record['Onset']) or 'empty'}: frames start at 1 "
+                            "(SoftNet leaves such rows out)"))  # fmt: skip
+            continue
+        if offset in (None, 0):
+            if apex is None:
+                skipped.append((row, video, "offset 0 or missing and no apex"))
+                continue
+            fixes.append(("Offset", cell_text(record["Offset"]) or "empty", apex, "offset 0: the apex (SoftNet, MDMD)"))
+            offset = apex
+        problem = _interval_problem(onset, apex, offset)
+        if problem is None:
+            problem = _check_video(videos, video, subject, frames_root, onset, offset, dataset)
+        if problem:
+            problems.append((row, filename, problem))
+            continue
+        corrections += [(row, video, field, old, new, why) for field, old, new, why in fixes]
+        aus = record.get("Action Units")
+        emotion = emotions.get(filename, "") if kind == "micro" else ""
+        aus_text = "" if is_missing(aus) else canonical_aus(aus)
+        intervals.append((row, f"{dataset}/{subject}", video, onset, apex, offset, kind, emotion, aus_text))
+    if problems:
+        if on_error == "fail":
+            listed = "; ".join(f"row {row} ({name}): {why}" for row, name, why in problems[:10])
+            more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+            raise MerecError(
+                f"{path}: {len(problems)} row(s) cannot be read: {listed}{more}. Fix the file or the frame folders, "
+                "or leave the rows out with on_error='skip'"
+            )
+        skipped += [(row, "_".join(name.split("_")[:2]), f"{name}: {why}") for row, name, why in problems]
+    return LongVideos(
+        videos=pd.DataFrame(list(videos.values()), columns=VIDEO_COLUMNS),
+        intervals=pd.DataFrame(intervals, columns=INTERVAL_COLUMNS),
+        corrections=pd.DataFrame(corrections, columns=CORRECTION_COLUMNS),
+        skipped=pd.DataFrame(sorted(skipped), columns=SKIP_COLUMNS),
+    )
+
+
+def _interval_problem(onset: int, apex: int | None, offset: int) -> str | None:
+    if offset < onset:
+        return f"offset {offset} is before onset {onset}"
+    if apex is not None and not onset <= apex <= offset:
+        return f"apex {apex} is outside onset {onset} .. offset {offset}"
+    return None
+
+
+def _check_video(
+    videos: dict[str, dict[str, Any]],
+    video: str,
+    subject: str,
+    frames_root: Path,
+    onset: int,
+    offset: int,
+    dataset: str,
+) -> str | None:
+    """Register the video (its folder listed once) and check the interval lies within its frames."""
+    if video not in videos:
+        folder = frames_root / video
+        if not folder.is_dir():
+            return f"no frame folder {folder} for video {video}"
+        numbers_ = sorted(list_frames(folder))
+        if not numbers_:
+            return f"{folder} holds no frames"
+        videos[video] = dict(zip(VIDEO_COLUMNS, (video, f"{dataset}/{subject}", str(folder), len(numbers_),
+                                                  numbers_[0], numbers_[-1], SAMM_LV_FPS), strict=True))  # fmt: skip
+    last = videos[video]["last"]
+    if offset > last:
+        return f"offset {offset} is past the last frame ({last}) of video {video}"
+    return None
