@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from openpyxl import Workbook
 
-from merec.datasets.long_videos import read_samm_lv
+from merec.datasets.long_videos import read_casme2_lv, read_samm_lv
 from merec.errors import MerecError
 
 HEADER = ["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration", "Type", "Action Units",
@@ -58,7 +58,7 @@ def test_the_release_reads_with_its_quirks_handled_and_listed(tmp_path: Path) ->
     assert intervals.iloc[2]["apex"] is None or np.isnan(intervals.iloc[2]["apex"])
     assert intervals.iloc[3][["onset", "offset"]].tolist() == [210, 230]
     assert intervals.iloc[2]["aus"] != ""  # "R14A or 17A": both AUs
-    assert sorted(data.corrections["field"]) == ["Apex", "Offset", "Offset"]
+    assert sorted(data.corrections["field"]) == ["apex", "offset", "offset"]
     assert data.corrections.iloc[0]["row"] == 12  # Excel rows: header on 10, first interval on 11
     (skip,) = data.skipped.itertuples(index=False)
     assert skip.row == 14 and skip.video == "007_3" and "onset 0" in skip.reason  # a long macro row with onset 0
@@ -88,8 +88,61 @@ def test_bad_rows_and_missing_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(MerecError) as info:
         read_samm_lv(tmp_path)
     message = str(info.value)
-    assert "3 row(s) cannot be read" in message and "row 11 (006_1_1): 'Mega' is not a type" in message
+    assert "3 row(s) cannot be read" in message and "row 11 (006_1_1): 'Mega' is not a type" in message, message
     assert "row 12 (006_1_2): offset 500 is past the last frame (400)" in message
     assert "row 13 (008_2_1): no frame folder" in message
     skipped = read_samm_lv(tmp_path, on_error="skip").skipped
     assert list(skipped["row"]) == [11, 12, 13]
+
+
+def write_casme2(root: Path, rows: list[list]) -> None:
+    """A CAS(ME)^2 copy: code_final.xlsx without header rows, its two naming sheets, rawpic frames."""
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "CASFEcode_final"
+    for row in rows:
+        sheet.append(row)
+    book.create_sheet("naming rule1").append([15, "s15", 1])
+    book["naming rule1"].append([16, "s16", 2])
+    rule2 = book.create_sheet("naming rule2")
+    rule2.append(["0401", "anger1"])
+    rule2.append(["0502", "happy1"])
+    root.mkdir(parents=True, exist_ok=True)
+    book.save(root / "code_final.xlsx")
+    image = np.zeros((8, 8, 3), np.uint8)
+    for folder, count in (("s15/15_0401girlcrashing", 120), ("s16/16_0502funnyerrors", 20)):
+        (root / "rawpic" / folder).mkdir(parents=True)
+        for n in range(1, count + 1):
+            cv2.imwrite(str(root / "rawpic" / folder / f"img{n:03d}.jpg"), image)
+
+
+def test_casme2_reads_its_headerless_workbook_through_the_naming_sheets(tmp_path: Path) -> None:
+    write_casme2(
+        tmp_path,
+        [
+            [1, "anger1_1", 10, 20, 30, "4+5", "negative", "micro-expression", "angry"],
+            [1, "anger1_2", 50, 60, 0, "12", "positive", "macro-expression", ""],
+            [2, "happy1_1", 5, 8, 12, "12", "positive", "micro-expression", ""],
+        ],
+    )
+    data = read_casme2_lv(tmp_path)
+    intervals = data.intervals
+    assert list(intervals["video"]) == ["15_0401", "15_0401", "16_0502"]
+    assert list(intervals["subject"]) == ["casme2_lv/s15", "casme2_lv/s15", "casme2_lv/s16"]
+    assert list(intervals["type"]) == ["micro", "macro", "micro"] and intervals.iloc[0]["emotion"] == "negative"
+    assert intervals.iloc[1][["onset", "offset"]].tolist() == [50, 60]  # offset 0 -> the apex, listed
+    assert data.corrections[["row", "field", "new"]].values.tolist() == [[2, "offset", 60]]
+    videos = data.videos.set_index("video")
+    assert (
+        videos.loc["15_0401", "folder"].endswith("rawpic/s15/15_0401girlcrashing")
+        and videos.loc["16_0502", "fps"] == 30
+    )
+
+
+def test_casme2_rows_without_a_name_or_folder_are_named(tmp_path: Path) -> None:
+    write_casme2(tmp_path, [[3, "anger1_1", 10, 20, 30, "4", "negative", "micro-expression", ""],
+                            [1, "disgust2_1", 10, 20, 30, "4", "negative", "micro-expression", ""]])  # fmt: skip
+    with pytest.raises(MerecError) as info:
+        read_casme2_lv(tmp_path)
+    assert "row 1 (3 anger1_1): subject '3' is not in sheet 'naming rule1'" in str(info.value)
+    assert "row 2 (1 disgust2_1): expression 'disgust2_1' has no code" in str(info.value)

@@ -9,13 +9,16 @@ macro-expression and ``Micro - 1/2`` a micro-expression. The release has no emot
 the short-clip workbook ``SAMM_Micro_FACS_Codes_v2.xlsx`` is in the same root, each micro row
 takes its Estimated Emotion by Filename (as MEAN does).
 
-The release's quirks, each handled as the public spotting code does and listed in
+The releases' quirks, each handled as the public spotting code does and listed in
 ``corrections`` (row, video, field, old, new, reason) or ``skipped`` (row, video, reason):
 
 * fractional frame numbers (``566.4``) are truncated (SoftNet and MEAN read them with ``int``);
 * Apex ``-1`` is "not annotated" (the interval keeps its onset and offset);
 * Offset ``0`` takes the apex (SoftNet, MDMD); without an apex the row is skipped;
 * Onset ``0`` (frames start at 1; long macro rows) is skipped (SoftNet leaves them out).
+
+**CAS(ME)^2** (:func:`read_casme2_lv`): ``code_final.xlsx`` without a header row and its two
+naming sheets, frames under ``rawpic/`` (details in its docstring).
 
 Any other problem (a missing or unreadable cell, an unknown Type, an apex outside the interval,
 an interval past the video's last frame, a missing video folder) is an error naming the row, or
@@ -27,6 +30,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,10 +47,14 @@ SAMM_LV_PATTERN = re.compile(r"SAMM_LongVideos_V(\d+)_Release\.xlsx", re.IGNOREC
 SAMM_LV_COLUMNS = ("Subject", "Filename", "Onset", "Apex", "Offset", "Type")
 SAMM_LV_FPS = 200.0
 SAMM_CLIPS = "SAMM_Micro_FACS_Codes_v2.xlsx"  # the short-clip release: emotions of the micro rows
+CASME2_LV_ANNOTATION = "code_final.xlsx"
+CASME2_LV_COLUMNS = ("subject", "video", "onset", "apex", "offset", "aus", "emotion", "type")
+CASME2_LV_FPS = 30.0
 INTERVAL_COLUMNS = ("row", "subject", "video", "onset", "apex", "offset", "type", "emotion", "aus")
 SKIP_COLUMNS = ("row", "video", "reason")
 VIDEO_COLUMNS = ("video", "subject", "folder", "frames", "first", "last", "fps")
 CORRECTION_COLUMNS = ("row", "video", "field", "old", "new", "reason")
+FRAME_FIELDS = ("onset", "apex", "offset")
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ def _interval_type(value: Any) -> str:
         return "micro"
     if text.startswith("macro"):
         return "macro"
-    raise RowProblem(f"{cell_text(value)!r} is not a type (Macro or Micro - 1/2)")
+    raise RowProblem(f"{cell_text(value)!r} is not a type (Macro or Micro - 1/2; macro- or micro-expression)")
 
 
 def _frame(value: Any, field: str, fixes: list[tuple[str, Any, Any, str]]) -> int | None:
@@ -103,6 +111,20 @@ def _emotions(root: Path) -> dict[str, str]:
     return {cell_text(row["Filename"]): cell_text(row["Estimated Emotion"]).casefold() for _, row in rows}
 
 
+@dataclass(frozen=True)
+class RowFields:
+    """What a format reads from one annotation row before the shared checks."""
+
+    subject: str  #: dataset-qualified
+    video: str
+    folder: Path  #: the video's frame folder
+    name: str  #: how the row is named in messages (its Filename, or video and expression)
+    kind: str  #: micro | macro
+    cells: tuple[Any, Any, Any]  #: onset, apex and offset cells as released
+    emotion: str
+    aus: Any
+
+
 def read_samm_lv(root: str | Path, dataset: str = "samm_lv", on_error: str = "fail") -> LongVideos:
     """The SAMM Long Videos release at ``root`` as tables (see the module docstring)."""
     root = Path(root)
@@ -112,57 +134,131 @@ def read_samm_lv(root: str | Path, dataset: str = "samm_lv", on_error: str = "fa
     )
     emotions = _emotions(root)
     frames_root = root / "SAMM_longvideos" if (root / "SAMM_longvideos").is_dir() else root
+
+    def fields(record: dict[str, Any]) -> RowFields:
+        subject = subject_number(record["Subject"], 3, "6 or 006")
+        filename = cell_text(record["Filename"])
+        parts = filename.split("_")
+        if len(parts) < 3 or not parts[0].isdigit():
+            raise RowProblem(f"Filename {filename!r} is not <subject>_<video>_<n> (like 006_1_2)")
+        video = "_".join(parts[:2])
+        kind = _interval_type(record["Type"])
+        return RowFields(f"{dataset}/{subject}", video, frames_root / video, filename, kind,
+                         (record["Onset"], record["Apex"], record["Offset"]),
+                         emotions.get(filename, "") if kind == "micro" else "", record.get("Action Units"))  # fmt: skip
+
+    return collect(path, records, fields, SAMM_LV_FPS, on_error)
+
+
+def read_casme2_lv(root: str | Path, dataset: str = "casme2_lv", on_error: str = "fail") -> LongVideos:
+    """The CAS(ME)^2 release at ``root`` (``code_final.xlsx`` and ``rawpic/``) as tables.
+
+    ``code_final.xlsx`` has no header: its first sheet (``CASFEcode_final``) holds per row the
+    subject number (1..22), the expression (``anger1_1``: the clip ``anger1``), onset, apex, offset,
+    AUs, emotion and type (``micro-expression`` / ``macro-expression``); sheet ``naming rule1``
+    maps the subject number to its folder (``[15, 's15', 1]``: subject 1 is ``s15``), sheet
+    ``naming rule2`` the clip to its code (``0401``, ``anger1``). Frames:
+    ``rawpic/s15/15_0401girlcrashing/img001.jpg`` (1-based, 30 fps); a video is
+    ``<folder number>_<code>`` (``15_0401``). Offsets of 0 take the apex (listed).
+    """
+    root = Path(root)
+    path = root / CASME2_LV_ANNOTATION
+    if not path.is_file():
+        raise MerecError(
+            f"{root}: no {CASME2_LV_ANNOTATION}; put the CAS(ME)^2 release there as downloaded "
+            "(code_final.xlsx and the rawpic folder of frames)"
+        )
+    with pd.ExcelFile(path, engine="calamine") as book:
+        sheets = [str(name) for name in book.sheet_names]
+    for needed in ("naming rule1", "naming rule2"):
+        if needed not in sheets:
+            raise MerecError(
+                f"{path}: no sheet {needed!r} (found {', '.join(sheets)}); use the official file, unchanged"
+            )
+    folders = {
+        cell_text(row["subject"]): (cell_text(row["number"]), cell_text(row["folder"]))
+        for _, row in read_records(path, ("number", "folder", "subject"), sheet="naming rule1", headerless=True)
+    }
+    codes = {
+        cell_text(row["name"]).casefold(): f"{int(cell_text(row['code'])):04d}"
+        for _, row in read_records(path, ("code", "name"), sheet="naming rule2", headerless=True)
+        if cell_text(row["code"]).isdigit()
+    }
+    records = read_records(path, CASME2_LV_COLUMNS, sheet=sheets[0], headerless=True)
+
+    def fields(record: dict[str, Any]) -> RowFields:
+        subject = cell_text(record["subject"])
+        if subject not in folders:
+            raise RowProblem(f"subject {subject!r} is not in sheet 'naming rule1'")
+        number, folder = folders[subject]
+        clip = cell_text(record["video"]).split("_")[0].casefold()
+        if clip not in codes:
+            raise RowProblem(f"expression {cell_text(record['video'])!r} has no code in sheet 'naming rule2'")
+        video = f"{number}_{codes[clip]}"
+        found = sorted((root / "rawpic" / folder).glob(f"{video}*"))
+        return RowFields(f"{dataset}/{folder}", video, found[0] if found else root / "rawpic" / folder / video,
+                         f"{folder} {cell_text(record['video'])}", _interval_type(record["type"]),
+                         (record["onset"], record["apex"], record["offset"]), cell_text(record["emotion"]).casefold(),
+                         record["aus"])  # fmt: skip
+
+    return collect(path, records, fields, CASME2_LV_FPS, on_error)
+
+
+def collect(
+    path: Path,
+    records: list[tuple[int, dict[str, Any]]],
+    fields: Callable[[dict[str, Any]], RowFields],
+    fps: float,
+    on_error: str = "fail",
+) -> LongVideos:
+    """The tables of a long-video release from its annotation rows: the quirks every release shares
+    (module docstring) handled and listed, the rest checked against each video's frames."""
     videos: dict[str, dict[str, Any]] = {}
     intervals, corrections, skipped, problems = [], [], [], []
     for row, record in records:
         fixes: list[tuple[str, Any, Any, str]] = []
         try:
-            subject = subject_number(record["Subject"], 3, "6 or 006")
-            filename = cell_text(record["Filename"])
-            parts = filename.split("_")
-            if len(parts) < 3 or not parts[0].isdigit():
-                raise RowProblem(f"Filename {filename!r} is not <subject>_<video>_<n> (like 006_1_2)")
-            video = "_".join(parts[:2])
-            kind = _interval_type(record["Type"])
-            onset, apex, offset = (_frame(record[f], f, fixes) for f in ("Onset", "Apex", "Offset"))
+            got = fields(record)
+            onset, apex, offset = (_frame(cell, f, fixes) for cell, f in zip(got.cells, FRAME_FIELDS, strict=True))
         except RowProblem as exc:
-            problems.append((row, cell_text(record.get("Filename")), str(exc)))
+            problems.append((row, _row_name(record), str(exc)))
             continue
         if onset is None or onset == 0:
-            skipped.append((row, video, f"onset {cell_text(record['Onset']) or 'empty'}: frames start at 1 "
+            skipped.append((row, got.video, f"onset {cell_text(got.cells[0]) or 'empty'}: frames start at 1 "
                             "(SoftNet leaves such rows out)"))  # fmt: skip
             continue
         if offset in (None, 0):
             if apex is None:
-                skipped.append((row, video, "offset 0 or missing and no apex"))
+                skipped.append((row, got.video, "offset 0 or missing and no apex"))
                 continue
-            fixes.append(("Offset", cell_text(record["Offset"]) or "empty", apex, "offset 0: the apex (SoftNet, MDMD)"))
+            fixes.append(("offset", cell_text(got.cells[2]) or "empty", apex, "offset 0: the apex (SoftNet, MDMD)"))
             offset = apex
-        problem = _interval_problem(onset, apex, offset)
-        if problem is None:
-            problem = _check_video(videos, video, subject, frames_root, onset, offset, dataset)
+        problem = _interval_problem(onset, apex, offset) or _check_video(videos, got, offset, fps)
         if problem:
-            problems.append((row, filename, problem))
+            problems.append((row, got.name, problem))
             continue
-        corrections += [(row, video, field, old, new, why) for field, old, new, why in fixes]
-        aus = record.get("Action Units")
-        emotion = emotions.get(filename, "") if kind == "micro" else ""
-        aus_text = "" if is_missing(aus) else canonical_aus(aus)
-        intervals.append((row, f"{dataset}/{subject}", video, onset, apex, offset, kind, emotion, aus_text))
-    if problems:
-        if on_error == "fail":
-            listed = "; ".join(f"row {row} ({name}): {why}" for row, name, why in problems[:10])
-            more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-            raise MerecError(
-                f"{path}: {len(problems)} row(s) cannot be read: {listed}{more}. Fix the file or the frame folders, "
-                "or leave the rows out with on_error='skip'"
-            )
-        skipped += [(row, "_".join(name.split("_")[:2]), f"{name}: {why}") for row, name, why in problems]
+        corrections += [(row, got.video, field, old, new, why) for field, old, new, why in fixes]
+        aus = "" if is_missing(got.aus) else canonical_aus(got.aus)
+        intervals.append((row, got.subject, got.video, onset, apex, offset, got.kind, got.emotion, aus))
+    if problems and on_error == "fail":
+        listed = "; ".join(f"row {row} ({name}): {why}" for row, name, why in problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise MerecError(
+            f"{path}: {len(problems)} row(s) cannot be read: {listed}{more}. Fix the file or the frame folders, "
+            "or leave the rows out with on_error='skip'"
+        )
+    skipped += [(row, name, why) for row, name, why in problems]
     return LongVideos(
         videos=pd.DataFrame(list(videos.values()), columns=VIDEO_COLUMNS),
         intervals=pd.DataFrame(intervals, columns=INTERVAL_COLUMNS),
         corrections=pd.DataFrame(corrections, columns=CORRECTION_COLUMNS),
         skipped=pd.DataFrame(sorted(skipped), columns=SKIP_COLUMNS),
+    )
+
+
+def _row_name(record: dict[str, Any]) -> str:
+    return " ".join(
+        cell_text(record.get(key)) for key in ("Filename", "subject", "video") if record.get(key) is not None
     )
 
 
@@ -174,26 +270,17 @@ def _interval_problem(onset: int, apex: int | None, offset: int) -> str | None:
     return None
 
 
-def _check_video(
-    videos: dict[str, dict[str, Any]],
-    video: str,
-    subject: str,
-    frames_root: Path,
-    onset: int,
-    offset: int,
-    dataset: str,
-) -> str | None:
+def _check_video(videos: dict[str, dict[str, Any]], got: RowFields, offset: int, fps: float) -> str | None:
     """Register the video (its folder listed once) and check the interval lies within its frames."""
-    if video not in videos:
-        folder = frames_root / video
-        if not folder.is_dir():
-            return f"no frame folder {folder} for video {video}"
-        numbers_ = sorted(list_frames(folder))
+    if got.video not in videos:
+        if not got.folder.is_dir():
+            return f"no frame folder {got.folder} for video {got.video}"
+        numbers_ = sorted(list_frames(got.folder))
         if not numbers_:
-            return f"{folder} holds no frames"
-        videos[video] = dict(zip(VIDEO_COLUMNS, (video, f"{dataset}/{subject}", str(folder), len(numbers_),
-                                                  numbers_[0], numbers_[-1], SAMM_LV_FPS), strict=True))  # fmt: skip
-    last = videos[video]["last"]
+            return f"{got.folder} holds no frames"
+        values = (got.video, got.subject, str(got.folder), len(numbers_), numbers_[0], numbers_[-1], fps)
+        videos[got.video] = dict(zip(VIDEO_COLUMNS, values, strict=True))
+    last = videos[got.video]["last"]
     if offset > last:
-        return f"offset {offset} is past the last frame ({last}) of video {video}"
+        return f"offset {offset} is past the last frame ({last}) of video {got.video}"
     return None
