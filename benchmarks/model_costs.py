@@ -155,7 +155,8 @@ def comparison_table(ablation: dict, costs: dict, published: dict, more: Sequenc
             scores = f"{row['uf1']:.3f} ± {row['uf1_sd']:.3f} | {low:.3f}-{high:.3f} | {difference}"
         paper = published["models"].get(name)
         reference = f"{paper['uf1']:.4f} / {paper['uar']:.4f} ({paper['note']})" if paper else "none"
-        scaled = f" (from {cost['fold_epochs_measured']} epochs)" if "fold_epochs_measured" in cost else ""
+        measured = cost.get("fold_epochs_measured")
+        scaled = f" (from {measured} epoch{'s' * (measured != 1)})" if measured else ""
         lines.append(
             f"| `{name}` | {cost['parameters']:,} | {cost['fold_seconds']:.1f} ({cost['fold_vs_stst']:.1f}){scaled} | "
             f"{cost['inference_ms_per_clip']:.2f} | {scores} | {reference} |"
