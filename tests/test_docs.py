@@ -211,4 +211,4 @@ def test_the_cluster_docs_quote_the_scale_records() -> None:
         assert record["command"] in scale and record["date"] in scale
     assert overhead_sentence(small, large) in " ".join(scale.split())
     readme = " ".join((REPO / "README.md").read_text().split())
-    assert readme_sentence(small, costs) in readme
+    assert readme_sentence(small, costs, large) in readme
