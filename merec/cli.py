@@ -97,6 +97,45 @@ def _strips(args: argparse.Namespace, params: dict[str, Any]) -> object:
     return run(args.samples, args.input, args.magnified, args.output, StripParams.from_params(params))
 
 
+def _synth_lv(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.synth.long_videos import LongVideoParams, generate_long_videos
+
+    return generate_long_videos(args.output, LongVideoParams.from_params(params))
+
+
+def _ingest_lv(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.datasets.long_ingest import run
+    from merec.datasets.settings import IngestParams
+
+    spec = dataset_spec(params, args.dataset, long_videos=True)
+    return run(args.dataset, spec, args.output, IngestParams.from_params(params))
+
+
+def _spot_features(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.spotting.features import SpotFeatureParams, run
+
+    return run(args.input, args.videos, args.output, SpotFeatureParams.from_params(params))
+
+
+def _spot_score(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.spotting.settings import SpotParams
+    from merec.spotting.stage import score_all, score_baseline
+
+    p = SpotParams.from_params(params)
+    if p.method == "baseline":
+        if args.fold is not None or args.seed is not None:
+            raise MerecError("spot.method is baseline: it trains nothing, so --fold and --seed do not apply")
+        return score_baseline(args.videos, args.features, args.output, p)
+    return score_all(args.videos, args.features, args.output, p, args.fold or "all", args.seed or "all")
+
+
+def _spot_evaluate(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.spotting.settings import SpotParams
+    from merec.spotting.stage import evaluate
+
+    return evaluate(args.videos, args.curves, args.metrics, SpotParams.from_params(params), args.dataset)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="merec", description=__doc__.split("\n\n")[0])
@@ -166,6 +205,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--input", required=True, nargs="+", help="the interpolate stage's folder or shard manifests")
     sub.add_argument("--magnified", required=True, nargs="+", help="the magnify stage's folder or shard manifests")
     sub.add_argument("--output", required=True, help="folder to write: <sample>.png per strip and strips.csv")
+    sub = command("synth-lv", _synth_lv, "generate the embedded long-video dataset (SAMM Long Videos format)")
+    sub.add_argument("--output", required=True, help="dataset root to write, e.g. data/raw/synth_lv")
+    sub = command("ingest-lv", _ingest_lv, "read a long-video dataset into videos.csv and intervals.csv")
+    sub.add_argument("--dataset", required=True, help="a name under 'long_videos' or 'long_video_catalogue'")
+    sub.add_argument("--output", required=True, help="videos.csv to write (intervals.csv etc. go beside it)")
+    sub = command("spot-features", _spot_features, "per-frame motion features of one shard's long videos")
+    sub.add_argument("--input", required=True, help="the shard's video list from ingest-lv (videos/shard-<k>.json)")
+    sub.add_argument("--videos", required=True, help="ingest-lv's videos.csv (the frame rates)")
+    sub.add_argument(
+        "--output", required=True, help="the shard manifest to write; the videos' features go to the folder beside it"
+    )
+    sub = command("spot-score", _spot_score, "spotting curves: the baseline's, or the learned spotter's per fold")
+    sub.add_argument("--videos", required=True)
+    sub.add_argument("--features", required=True, nargs="+", help="spot-features' shard manifests or folder")
+    sub.add_argument(
+        "--output",
+        required=True,
+        help="the method's curves folder, results/<ds>/spotting/scores/<method>: the baseline writes curves.npz "
+        "there, the learned spotter seed-<S>/<fold>/curves.npz",
+    )
+    sub.add_argument("--fold", help="learned spotter: the held-out subject (default: every fold)")
+    sub.add_argument("--seed", help="learned spotter: one of spot.learned.seeds (default: every seed)")
+    sub = command("spot-evaluate", _spot_evaluate, "spotted intervals, MEGC spotting metrics, control and plots")
+    sub.add_argument("--videos", required=True)
+    sub.add_argument("--curves", required=True, nargs="+", help="curves.npz files, or a folder of them")
+    sub.add_argument("--metrics", required=True, help="spot_metrics.json to write; the other results go beside it")
+    sub.add_argument("--dataset", default="", help="dataset name for titles")
     return parser
 
 

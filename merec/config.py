@@ -126,18 +126,21 @@ def dataset_names(params: Mapping[str, Any]) -> list[str]:
     return sorted(set(params.get("datasets") or {}) | set(params.get("catalogue") or {}))
 
 
-def dataset_spec(params: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """The entry of dataset ``name`` (``datasets`` first, then ``catalogue``); root ``data/raw/<name>`` if not given."""
-    for key in ("datasets", "catalogue"):
+def dataset_spec(params: Mapping[str, Any], name: str, long_videos: bool = False) -> dict[str, Any]:
+    """The entry of dataset ``name`` (``datasets`` first, then ``catalogue``; with ``long_videos``,
+    ``long_videos`` then ``long_video_catalogue``); root ``data/raw/<name>`` if not given."""
+    keys = ("long_videos", "long_video_catalogue") if long_videos else ("datasets", "catalogue")
+    for key in keys:
         entries = params.get(key) or {}
         if name in entries:
             spec = dict(entries[name] or {})
             spec.setdefault("root", f"data/raw/{name}")
             return spec
-    known = ", ".join(dataset_names(params)) or "none"
+    known = ", ".join(sorted({n for key in keys for n in params.get(key) or {}})) or "none"
+    example = "samm_lv" if long_videos else "samm"
     raise MerecError(
-        f"dataset {name!r} is not declared in params.yaml (declared: {known}); add it under 'datasets', "
-        f"e.g. `{name}: {{format: samm, root: data/raw/{name}}}`"
+        f"dataset {name!r} is not declared in params.yaml (declared: {known}); add it under '{keys[0]}', "
+        f"e.g. `{name}: {{format: {example}, root: data/raw/{name}}}`"
     )
 
 

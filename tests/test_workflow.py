@@ -18,6 +18,7 @@ import yaml
 
 from tests.helpers import REPO
 from tests.helpers.workflow import (
+    SPOT_TARGET,
     TARGET,
     clone,
     dvc,
@@ -41,7 +42,7 @@ PARAM_CHANGES = {
     "face.size": (96, {"face", "interpolate", "magnify", "features", "train", "evaluate", "strips"}),
     "report.strips": (2, {"strips"}),
 }
-EVERYTHING = (TARGET, "results/synth/strips")
+EVERYTHING = (TARGET, "results/synth/strips", SPOT_TARGET)
 
 
 def minimal_workflow(tmp_path: Path) -> Path:
@@ -95,9 +96,11 @@ def snakemake_jobs(root: Path, *args: str) -> list[dict[str, Any]]:
 
 def stage_name(job: dict[str, Any]) -> str:
     rule, wildcards = job["rule"], job["wildcards"]
+    rule = {"spot_baseline": "spot_score", "spot_learned": "spot_score"}.get(rule, rule)
+    dataset = wildcards.get("dataset", wildcards.get("lv"))
     if "shard" in wildcards:
-        return f"{rule}@{wildcards['dataset']}-{wildcards['shard']}"
-    return f"{rule}@{wildcards['dataset']}" if "dataset" in wildcards else rule
+        return f"{rule}@{dataset}-{wildcards['shard']}"
+    return f"{rule}@{dataset}" if dataset else rule
 
 
 def resolve(value: Any, variables: dict[str, Any]) -> Any:
@@ -124,14 +127,16 @@ def dvc_stages(root: Path) -> dict[str, dict[str, Any]]:
     stages = {}
     for name, stage in yaml.safe_load((root / "dvc.yaml").read_text())["stages"].items():
         if "foreach" in stage:
-            for key, item in params["datasets"].items():
+            over = stage["foreach"].strip("${}")  # datasets, or long_videos
+            for key, item in params[over].items():
                 item = {"root": f"data/raw/{key}", **item}
                 stages[f"{name}@{key}"] = resolve(stage["do"], params | {"key": key, "item": item})
         elif "matrix" in stage:
             body = {k: v for k, v in stage.items() if k != "matrix"}
-            for dataset in params["datasets"]:
+            (kind, over), _ = stage["matrix"].items()  # (dataset or lv: its params key), shard
+            for dataset in params[over.strip("${}")]:
                 for shard in params["ingest"]["shards"]:
-                    item = {"dataset": dataset, "shard": shard}
+                    item = {kind: dataset, "shard": shard}
                     stages[f"{name}@{dataset}-{shard}"] = resolve(body, params | {"item": item})
         else:
             stages[name] = resolve(stage, params)
@@ -160,16 +165,21 @@ def normalise(command: str) -> str:
     command = re.sub(
         r"--fold \S+ --seed \S+ --output (results/\w+/folds)/\S+", r"--fold all --seed all --output \1", command
     )
+    command = re.sub(r"(results/\w+/spotting/scores/\w+)/\S*curves\.npz(?: \1/\S*curves\.npz)*", r"\1", command)
+    command = re.sub(r" --fold \S+ --seed \S+ (--log logs/\w+/spot_score)/seed-\d+/\S+\.log", r" \1.log", command)
     return re.sub(r"/train/\S+\.log", "/train/all.log", command)
 
 
 @pytest.fixture(scope="session")  # session: xdist may run the module in pieces
 def both(built: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], Path]:
     # ingest is a checkpoint: the jobs after it are known once it is not to run again
-    after_ingest = ("face", "interpolate", "magnify", "features", "au_graph", "train", "evaluate", "strips")
+    after_ingest = ("face", "interpolate", "magnify", "features", "au_graph", "train", "evaluate", "strips",
+                    "spot_features", "spot_baseline", "spot_evaluate")  # fmt: skip
     jobs = snakemake_jobs(built, "--forcerun", *after_ingest, *EVERYTHING)
     jobs += [
-        j for j in snakemake_jobs(built, "--forceall", *EVERYTHING) if j["rule"] in ("magnet_train", "synth", "ingest")
+        j
+        for j in snakemake_jobs(built, "--forceall", *EVERYTHING)
+        if j["rule"] in ("magnet_train", "synth", "ingest", "synth_lv", "ingest_lv")
     ]
     return [job for job in jobs if job["rule"] != "all"], dvc_stages(built), built
 
@@ -266,7 +276,9 @@ def test_snakemake_code_change_reruns_the_stage_and_what_follows(built: Path, tm
     root = clone(built, tmp_path)
     code = root / "merec/features.py"
     code.write_text(code.read_text() + "\n# edited\n")
-    assert planned_rules(root, *EVERYTHING) == {"features", "train", "evaluate"}
+    # the spotting features compute their flow with the features stage's code
+    assert planned_rules(root, *EVERYTHING) == {"features", "train", "evaluate", "spot_features", "spot_evaluate",
+                                                "spot_baseline"}  # fmt: skip
 
 
 def test_magnet_training_runs_only_when_asked(built: Path, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ with ``on_error="skip"`` a row of ``skipped``.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import re
@@ -46,6 +47,7 @@ from merec.errors import MerecError
 SAMM_LV_PATTERN = re.compile(r"SAMM_LongVideos_V(\d+)_Release\.xlsx", re.IGNORECASE)
 SAMM_LV_COLUMNS = ("Subject", "Filename", "Onset", "Apex", "Offset", "Type")
 SAMM_LV_FPS = 200.0
+SYNTH_MANIFEST = "synth.json"  # merec's synthetic releases: their parameters, the frame rate among them
 SAMM_CLIPS = "SAMM_Micro_FACS_Codes_v2.xlsx"  # the short-clip release: emotions of the micro rows
 CASME2_LV_ANNOTATION = "code_final.xlsx"
 CASME2_LV_COLUMNS = ("subject", "video", "onset", "apex", "offset", "aus", "emotion", "type")
@@ -125,8 +127,23 @@ class RowFields:
     aus: Any
 
 
-def read_samm_lv(root: str | Path, dataset: str = "samm_lv", on_error: str = "fail") -> LongVideos:
-    """The SAMM Long Videos release at ``root`` as tables (see the module docstring)."""
+def release_fps(root: Path, published: float) -> float:
+    """The frame rate of a release: ``published``, unless the root is merec's synthetic release,
+    whose ``synth.json`` states the rate it was generated at."""
+    manifest = root / SYNTH_MANIFEST
+    if manifest.is_file():
+        try:
+            return float(json.loads(manifest.read_text())["fps"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MerecError(f"{manifest}: no frame rate in it ({exc}); regenerate the synthetic dataset") from exc
+    return published
+
+
+def read_samm_lv(
+    root: str | Path, dataset: str = "samm_lv", on_error: str = "fail", fps: float | None = None
+) -> LongVideos:
+    """The SAMM Long Videos release at ``root`` as tables (see the module docstring); ``fps``
+    overrides the release's frame rate (200, or the synthetic release's own)."""
     root = Path(root)
     path = samm_lv_annotation(root)
     records = read_records(
@@ -147,10 +164,12 @@ def read_samm_lv(root: str | Path, dataset: str = "samm_lv", on_error: str = "fa
                          (record["Onset"], record["Apex"], record["Offset"]),
                          emotions.get(filename, "") if kind == "micro" else "", record.get("Action Units"))  # fmt: skip
 
-    return collect(path, records, fields, SAMM_LV_FPS, on_error)
+    return collect(path, records, fields, fps or release_fps(root, SAMM_LV_FPS), on_error)
 
 
-def read_casme2_lv(root: str | Path, dataset: str = "casme2_lv", on_error: str = "fail") -> LongVideos:
+def read_casme2_lv(
+    root: str | Path, dataset: str = "casme2_lv", on_error: str = "fail", fps: float | None = None
+) -> LongVideos:
     """The CAS(ME)^2 release at ``root`` (``code_final.xlsx`` and ``rawpic/``) as tables.
 
     ``code_final.xlsx`` has no header: its first sheet (``CASFEcode_final``) holds per row the
@@ -201,7 +220,7 @@ def read_casme2_lv(root: str | Path, dataset: str = "casme2_lv", on_error: str =
                          (record["onset"], record["apex"], record["offset"]), cell_text(record["emotion"]).casefold(),
                          record["aus"])  # fmt: skip
 
-    return collect(path, records, fields, CASME2_LV_FPS, on_error)
+    return collect(path, records, fields, fps or CASME2_LV_FPS, on_error)
 
 
 def collect(

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -175,11 +176,10 @@ def _smooth_walk(n_frames: int, scale: float, rng: np.random.Generator) -> np.nd
     return walk / peak * scale if peak > 0 else walk
 
 
-class _Subject:
+class Subject:
     """One synthetic subject: an identity placed in the frame with its own appearance and AU morphology."""
 
-    def __init__(self, identity: Identity, style: AuStyle, params: SynthParams, rng: np.random.Generator):
-        size = params.frame_size
+    def __init__(self, identity: Identity, style: AuStyle, size: int, rng: np.random.Generator):
         points = identity.landmarks
         self.identity = identity.name
         self.real = identity.real
@@ -230,12 +230,23 @@ class _Subject:
         return frame * self.tint * self.gain * light
 
 
-def make_subjects(params: SynthParams) -> dict[int, _Subject]:
-    """Every subject of the dataset: its identity, AU morphology and placement (own random stream)."""
+class SubjectSettings(Protocol):
+    """The parameters every synthetic dataset shares for its subjects."""
+
+    seed: int
+    subjects: int
+    photos: tuple[str, ...]
+    morph: float
+    au_variation: float
+    frame_size: int
+
+
+def make_subjects(params: SubjectSettings) -> dict[int, Subject]:
+    """Every subject of a synthetic dataset: its identity, AU morphology and placement (own random stream)."""
     rng = np.random.default_rng([params.seed, 1])
     identities = make_identities(params.subjects, rng, params.photos, params.morph)
     return {
-        number: _Subject(identity, draw_style(rng, params.au_variation), params, rng)
+        number: Subject(identity, draw_style(rng, params.au_variation), params.frame_size, rng)
         for number, identity in enumerate(identities, start=1)
     }
 
@@ -287,7 +298,7 @@ def clip_pose(params: SynthParams, subject: int, filename: str) -> tuple[float, 
     return float(yaw), float(pitch)
 
 
-def _static_pose(subject: _Subject, clip: ClipSpec, params: SynthParams) -> np.ndarray | None:
+def _static_pose(subject: Subject, clip: ClipSpec, params: SynthParams) -> np.ndarray | None:
     yaw, pitch = clip_pose(params, clip.subject, clip.filename)
     if yaw == pitch == 0:
         return None
@@ -295,7 +306,7 @@ def _static_pose(subject: _Subject, clip: ClipSpec, params: SynthParams) -> np.n
     return turned_source(subject.depth, subject.pivot, centre, yaw, pitch)
 
 
-def _render_clip(subject: _Subject, clip: ClipSpec, params: SynthParams, rng: np.random.Generator) -> list[np.ndarray]:
+def _render_clip(subject: Subject, clip: ClipSpec, params: SynthParams, rng: np.random.Generator) -> list[np.ndarray]:
     size = params.frame_size
     expression = np.zeros((2, size, size), np.float32)
     for code, intensity in clip.aus.items():
@@ -355,7 +366,7 @@ def write_workbook(path: Path, clips: list[ClipSpec], params: SynthParams) -> No
 _RENDER: dict[str, object] = {}
 
 
-def _init_render(subjects: dict[int, _Subject], params: SynthParams) -> None:
+def _init_render(subjects: dict[int, Subject], params: SynthParams) -> None:
     _RENDER.update(subjects=subjects, params=params)
 
 

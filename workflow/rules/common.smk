@@ -34,8 +34,11 @@ with open("params.yaml") as _handle:
         )
 
 SYNTH_ROOT = "data/raw/synth"  # written by the synth rule; every other dataset is the user's
+SYNTH_LV_ROOT = "data/raw/synth_lv"  # written by the synth_lv rule (long videos for spotting)
 DVC_DATASETS = sorted(config["datasets"])  # `dvc repro` runs these (dvc.yaml: foreach over datasets)
 DECLARED = dataset_names(config)  # these plus the catalogue: any can be asked for by name
+LONG_VIDEOS = sorted(config.get("long_videos") or {})  # long-video datasets in dvc.yaml (spotting)
+LONG_DECLARED = sorted(LONG_VIDEOS + list(config.get("long_video_catalogue") or {}))
 SHARDS = list(config.get("ingest", {}).get("shards", [0, 1, 2, 3]))
 # Cores of one machine (--cores); a cluster run has no such number: its jobs take 1 core unless the
 # profile's set-threads says otherwise.
@@ -72,6 +75,7 @@ for _name in sorted(set(DVC_DATASETS) - set(RUNNABLE)):
 
 wildcard_constraints:
     dataset="|".join(DECLARED),
+    lv="|".join(LONG_DECLARED) or "(?!)",
     shard="[0-9]+",
     fold="[A-Za-z0-9_.-]+",
     seed="[0-9]+",
@@ -97,9 +101,10 @@ def sources(*paths):
 # runtime.py, shards.py, config.py, cli.py) do not change results and are not listed; MagNet
 # training lives in its own subpackage, so it never reruns magnify.
 MAGNIFY = ("__init__.py", "evm.py", "magnet.py", "params.py")
+SYNTH = ("__init__.py", "clips.py", "identities.py", "motion.py")  # the long-video generator is synth_lv's
 CODE = {
     "magnet_train": sources("merec/checkpoints.py", "merec/magnify/magnet.py", "merec/magnify/training"),
-    "synth": sources("merec/landmarks.py", "merec/synth"),
+    "synth": sources("merec/landmarks.py", *(f"merec/synth/{name}" for name in SYNTH)),
     "ingest": sources("merec/datasets"),
     "face": sources("merec/face.py", "merec/frontalize.py", "merec/landmarks.py", "merec/weights/face_shape.csv"),
     "interpolate": sources("merec/checkpoints.py", "merec/interpolate"),
@@ -109,7 +114,16 @@ CODE = {
     "train": sources("merec/checkpoints.py", "merec/models", "merec/runs.py", "merec/train.py"),
     "evaluate": sources("merec/evaluate", "merec/runs.py"),
     "strips": sources("merec/strips.py"),
+    "synth_lv": sources("merec/landmarks.py", "merec/synth"),
+    "ingest_lv": sources("merec/datasets"),
+    "spot_features": sources(
+        "merec/face.py", "merec/features.py", "merec/frontalize.py", "merec/landmarks.py", "merec/spotting/features.py"
+    ),
+    "spot_score": sources(*(f"merec/spotting/{name}" for name in ("learned.py", "peaks.py", "settings.py", "stage.py"))),
+    "spot_evaluate": sources(*(f"merec/spotting/{name}" for name in ("metrics.py", "peaks.py", "settings.py", "stage.py"))),
 }
+SPOT_SCORE_PARAMS = ("spot.method", "spot.baseline", "spot.learned")
+SPOT_EVALUATE_PARAMS = ("spot.method", "spot.p", "spot.control_draws", "spot.seed")
 
 
 def code(stage):
@@ -148,6 +162,52 @@ def raw_inputs(wildcards):
             f"{section}.{wildcards.dataset}.{key} in params.yaml to where they are."
         )
     return [state.raw_fingerprint(wildcards.dataset, dataset_roots(spec))]
+
+
+def lv_ingest_params(wildcards):
+    key = "long_videos" if wildcards.lv in (config.get("long_videos") or {}) else "long_video_catalogue"
+    return params_of(f"{key}.{wildcards.lv}", "ingest")
+
+
+def lv_raw_inputs(wildcards):
+    """The long-video dataset's files: the synth_lv rule's output, or a fingerprint of the user's folder."""
+    spec = dataset_spec(config, wildcards.lv, long_videos=True)
+    if spec["root"] == SYNTH_LV_ROOT:
+        return [SYNTH_LV_ROOT]
+    if not Path(spec["root"]).exists():
+        raise WorkflowError(
+            f"long-video dataset {wildcards.lv}: {spec['root']} does not exist. Long-video releases are licensed "
+            f"and not shipped: put the {spec['format']} release there as downloaded (docs/spotting.md), or point "
+            f"its root in params.yaml to where it is."
+        )
+    return [state.raw_fingerprint(wildcards.lv, [spec["root"]])]
+
+
+def lv_shard_manifests(stage):
+    """Input function: the manifests of every shard of a per-video stage of the job's long-video dataset."""
+
+    def manifests(wildcards):
+        return expand(f"data/interim/{wildcards.lv}/{stage}/shard-{{shard}}.json", shard=SHARDS)
+
+    return manifests
+
+
+def spot_curves(wildcards):
+    """The curves spot_evaluate reads: the baseline's, or the learned spotter's of every fold and seed."""
+    if config["spot"]["method"] == "baseline":
+        return [f"results/{wildcards.lv}/spotting/scores/baseline/curves.npz"]
+    videos = checkpoints.ingest_lv.get(lv=wildcards.lv).output.videos
+    folds = sorted(pd.read_csv(videos, dtype=str)["fold"].unique())
+    return expand(
+        "results/{lv}/spotting/scores/learned/seed-{seed}/{fold}/curves.npz",
+        lv=wildcards.lv,
+        seed=config["spot"]["learned"]["seeds"],
+        fold=folds,
+    )
+
+
+def spot_resources():
+    return {"gpu": 1} if config["spot"]["learned"].get("device") == "cuda" else {}
 
 
 def shard_manifests(stage, dataset_folder="interim"):
@@ -213,8 +273,17 @@ def reported(path, caption, category, **labels):
 def dvc_stage(job):
     """The DVC stage (dvc.yaml) that holds a Snakemake job, or None."""
     name, wildcards = job.rule.name, job.wildcards
-    if name in ("synth", "magnet_train"):
+    if name in ("synth", "magnet_train", "synth_lv"):
         return name
+    lv = getattr(wildcards, "lv", None)
+    if lv is not None:
+        if lv not in (config.get("long_videos") or {}):
+            return None  # the long-video catalogue is not in dvc.yaml
+        if name == "spot_features":
+            return f"{name}@{lv}-{wildcards.shard}"
+        if name in ("spot_baseline", "spot_learned"):
+            return f"spot_score@{lv}"
+        return f"{name}@{lv}" if name in ("ingest_lv", "spot_evaluate") else None
     dataset = getattr(wildcards, "dataset", None)
     if dataset not in config["datasets"]:
         return None  # datasets of the catalogue are not in dvc.yaml
@@ -250,4 +319,6 @@ def record_in_dvc():
     stages = {dvc_stage(job) for job in jobs} - {None}
     evaluated = {stage.split("@", 1)[1] for stage in stages if stage.startswith("evaluate@")}
     stages = {s for s in stages if not s.startswith("train@") or s.split("@", 1)[1] in evaluated}
+    spotted = {stage.split("@", 1)[1] for stage in stages if stage.startswith("spot_evaluate@")}
+    stages = {s for s in stages if not s.startswith("spot_score@") or s.split("@", 1)[1] in spotted}
     state.commit_to_dvc(stages, log=lambda text: print(text, file=sys.stderr))

@@ -1,0 +1,117 @@
+"""Ingest of a long-video dataset (spotting): ``videos.csv``, ``intervals.csv``, ``corrections.csv``
+and ``skipped.csv`` in one folder.
+
+``videos.csv`` holds one row per video (video, subject, fold, folder, frames, first and last frame
+number, fps) and its shard (``shard``, of ``shards``: :func:`merec.shards.shard_of` of the video
+id over ``ingest.shards``), so the per-video spotting jobs split the same way as the short-clip
+stages. ``videos/shard-<k>.json`` is each shard's video list in the clip-list layout
+(:mod:`merec.datasets.clips`: a video is a "clip" from its first to its last frame, every frame
+file with its SHA-256), so a changed frame reruns exactly its shard's spotting features.
+``intervals.csv`` holds the annotated intervals (row, subject, video, onset, apex, offset, type
+micro/macro, emotion, AUs) and ``label``: the emotion's class under ``ingest.label_set``
+(empty for macro-expressions and for emotions the label set leaves out).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from merec.datasets.cells import RowProblem
+from merec.datasets.clips import write_clip_lists
+from merec.datasets.frames import list_frames
+from merec.datasets.labels import LabelMap
+from merec.datasets.long_videos import LongVideos, read_casme2_lv, read_samm_lv
+from merec.datasets.settings import IngestParams
+from merec.errors import MerecError
+from merec.io import PathLike, write_csv
+from merec.runtime import available_threads
+from merec.shards import shard_of
+
+LOG = logging.getLogger("merec.ingest")
+READERS = {"samm_lv": read_samm_lv, "casme2_lv": read_casme2_lv}
+LABEL_FORMAT = {"samm_lv": "samm", "casme2_lv": "casme3c"}  # whose emotion vocabulary each release uses
+
+
+def load_long_videos(name: str, spec: Mapping[str, Any], on_error: str = "fail") -> LongVideos:
+    """The long-video dataset ``name`` (its ``long_videos.<name>`` entry) as tables."""
+    fmt = spec.get("format")
+    if fmt not in READERS:
+        raise MerecError(f"long video dataset {name}: unknown format {fmt!r}; choose one of {', '.join(READERS)}")
+    root = Path(spec["root"])
+    if not root.is_dir():
+        raise MerecError(
+            f"long video dataset {name}: {root} does not exist; put the release there as downloaded (docs/spotting.md)"
+        )
+    return READERS[fmt](root, name, on_error, spec.get("fps"))
+
+
+def _labels(intervals: pd.DataFrame, fmt: str, label_set: str) -> list[str]:
+    mapping = LabelMap.of(LABEL_FORMAT[fmt], label_set)
+    labels = []
+    for row in intervals.itertuples(index=False):
+        if row.type != "micro" or not row.emotion:
+            labels.append("")
+            continue
+        try:
+            labels.append(mapping.classify(row.emotion) or "")
+        except RowProblem as exc:
+            raise MerecError(f"row {row.row} (video {row.video}): {exc}") from exc
+    return labels
+
+
+def run(name: str, spec: Mapping[str, Any], output_csv: PathLike, params: IngestParams) -> int:
+    """Write ``videos.csv`` (``output_csv``) and beside it ``intervals.csv``, ``corrections.csv``
+    and ``skipped.csv``; returns the number of videos."""
+    data = load_long_videos(name, spec, params.on_error)
+    videos = data.videos.copy()
+    if videos["subject"].nunique() < 2:
+        raise MerecError(f"long video dataset {name}: fewer than two subjects; leave-one-subject-out needs two")
+    shards = len(params.shards)
+    videos["fold"] = videos["subject"].str.split("/").str[-1]
+    videos["shard"] = [shard_of(video, shards) for video in videos["video"]]
+    videos["shards"] = shards
+    intervals = data.intervals.copy()
+    intervals["label"] = _labels(intervals, spec["format"], params.label_set)
+    intervals["fold"] = intervals["subject"].str.split("/").str[-1]
+    out = Path(output_csv)
+    lists = pd.DataFrame({
+        "dataset": name, "subject": videos["subject"], "fold": videos["fold"], "sample": videos["video"],
+        "frames_dir": videos["folder"], "onset": videos["first"], "apex": videos["first"], "offset": videos["last"],
+        "label": "", "aus": "",
+    })  # fmt: skip
+    frames = {row.video: list(list_frames(row.folder).values()) for row in videos.itertuples(index=False)}
+    write_clip_lists(lists, video_lists(out), params.shards, workers=available_threads(), frames=frames)
+    write_csv(out.with_name("intervals.csv"), intervals)
+    write_csv(out.with_name("corrections.csv"), data.corrections)
+    write_csv(out.with_name("skipped.csv"), data.skipped)
+    write_csv(out, videos)
+    counts = intervals["type"].value_counts().to_dict()
+    LOG.info("%s: %d videos of %d subjects (%d frames), intervals %s; %d rows skipped, %d corrections", name,
+             len(videos), videos["subject"].nunique(), int(videos["frames"].sum()), counts, len(data.skipped),
+             len(data.corrections))  # fmt: skip
+    return len(videos)
+
+
+def video_lists(videos_csv: PathLike) -> Path:
+    """The folder of per-shard video lists beside ``videos.csv``."""
+    return Path(videos_csv).with_name("videos")
+
+
+def read_videos(videos_csv: PathLike) -> pd.DataFrame:
+    """The videos table this stage wrote, with string ids."""
+    return pd.read_csv(videos_csv, dtype={"video": str, "subject": str, "fold": str, "folder": str})
+
+
+def read_intervals(videos_csv: PathLike) -> pd.DataFrame:
+    """The annotated intervals written beside ``videos.csv``."""
+    path = Path(videos_csv).with_name("intervals.csv")
+    if not path.is_file():
+        raise MerecError(f"{path} is missing; rerun the long-video ingest stage")
+    table = pd.read_csv(path, dtype={"video": str, "subject": str, "fold": str, "emotion": str, "label": str,
+                                     "aus": str}, keep_default_na=False)  # fmt: skip
+    return table

@@ -1,0 +1,365 @@
+"""Per-frame motion features of long videos, streamed: memory does not grow with a video's length.
+
+For each video (a row of ingest's ``videos.csv``) the frames are read in order, ``chunk_frames``
+at a time:
+
+* **Face tracking.** dlib finds the face (the largest; :func:`merec.face.choose_face`) and its 68
+  landmarks on the first frame of a *segment*; the segment's similarity warp (eye centres in place,
+  :func:`merec.face.alignment_transform`) crops every frame of it to ``face_size`` px, so motion
+  within a segment is preserved. Every ``redetect_every`` frames the landmarks are found again: a
+  face lost, or eyes moved by more than ``drift`` inter-ocular distances, ends the segment; the next
+  one starts where a face is found again. Frames without a face are *gaps*: reported, and never
+  scored as motion.
+* **Flow.** Optical flow from frame ``i`` to ``i + k`` (DIS by default; ``flow``), both in one
+  segment, for two steps: ``k`` is half a typical micro-expression (``micro_length_s`` x fps / 2)
+  and ``K`` half a typical macro-expression (``macro_length_s``), at least 1 frame each; both are
+  fixed from the frame rate, never from the annotations (they include the held-out subjects').
+* **Head motion and blinks.** The median flow of the nose region is subtracted (global head motion),
+  and the eyes (the lid landmarks' hull, grown by ``eye_margin`` px) are zeroed, so blinks do not
+  count.
+* **Outputs per frame ``i``**, for each type (``micro`` with step ``k``, ``macro`` with ``K``):
+  ``rois_<type>`` (N, R): the mean flow magnitude in each region of ``rois`` (boxes of
+  ``roi_size`` px around the landmarks' mean); ``valid_<type>`` (N,): whether frame ``i`` has that
+  flow; the maps ``<video>.<type>.npy`` (N, 3, m, m) float16: u, v and optical strain of the
+  whole crop area-averaged to ``map_size`` (the learned spotter's input). Besides: ``face`` (N,),
+  whether a face was tracked on the frame, and ``segment`` (N,), the index of the frame that
+  started its segment (-1: no face).
+
+A missing or unreadable frame is skipped and reported (the flows that need it are invalid);
+a video shorter than ``k + 1`` frames, or with no face at all, is an error naming the video.
+Each video's arrays go to ``<video>.npz`` in the shard's folder (:mod:`merec.shards`; the archive
+holds the maps' SHA-256, so the manifest changes when they do). The maps are written to disk as
+the video runs, ``chunk_frames`` frames at a time, so what stays in memory per frame is a few
+numbers: peak memory does not grow with the video's length beyond them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from merec.config import Params
+from merec.datasets.clips import Clip, read_clip_list
+from merec.datasets.frames import frame_number_of
+from merec.errors import MerecError
+from merec.face import FaceParams, alignment_transform, apply_transform, choose_face
+from merec.features import make_flow, optical_strain
+from merec.io import PathLike, atomic_dir, read_image, save_npz
+from merec.landmarks import GROUPS, Face, detect_faces, eye_centres, interocular_distance
+from merec.runtime import available_threads, ordered_map
+from merec.shards import Shard, file_digest, output_folder, write_shard
+
+LOG = logging.getLogger("merec.spotting")
+NOSE = list(range(27, 36))
+
+
+@dataclass(frozen=True)
+class SpotFeatureParams(Params):
+    """The ``spot_features`` section of params.yaml (defaults and constraints: the params schema)."""
+
+    section = "spot_features"
+    face_size: int
+    upsample: int
+    flow: str
+    micro_length_s: float
+    macro_length_s: float
+    chunk_frames: int
+    redetect_every: int
+    drift: float
+    eye_margin: int
+    roi_size: int
+    map_size: int
+    rois: Mapping[str, list[int]]
+
+
+def flow_steps(fps: float, params: SpotFeatureParams) -> dict[str, int]:
+    """Frames between the two frames of a flow, per type: half a typical expression of it (at least 1)."""
+    lengths = {"micro": params.micro_length_s, "macro": params.macro_length_s}
+    return {kind: max(1, round(length * fps / 2)) for kind, length in lengths.items()}
+
+
+def _face_params(params: SpotFeatureParams) -> FaceParams:
+    return FaceParams.from_mapping({"size": params.face_size, "upsample": params.upsample})
+
+
+@dataclass
+class Segment:
+    """A run of frames cropped with one warp."""
+
+    start: int  # frame index (0-based, in the video's frame order)
+    transform: np.ndarray  # 2x3, frame -> crop
+    eyes: np.ndarray  # (2, 2) eye centres on the frame that started it
+    iod: float
+    landmarks: np.ndarray  # (68, 2) in crop coordinates
+
+
+def _masks(landmarks: np.ndarray, params: SpotFeatureParams) -> tuple[np.ndarray, np.ndarray, list[tuple[int, ...]]]:
+    """Eye mask (zeroed), nose box and ROI boxes of a crop with these landmarks."""
+    size = params.face_size
+    eyes = np.zeros((size, size), np.uint8)
+    for group in ("right_eye", "left_eye"):
+        hull = cv2.convexHull(np.rint(landmarks[GROUPS[group]]).astype(np.int32))
+        cv2.fillConvexPoly(eyes, hull, 1)
+    if params.eye_margin > 0:
+        kernel = np.ones((2 * params.eye_margin + 1, 2 * params.eye_margin + 1), np.uint8)
+        eyes = cv2.dilate(eyes, kernel)
+    nose = _box(landmarks[NOSE].mean(axis=0), params.roi_size, size)
+    boxes = [_box(landmarks[points].mean(axis=0), params.roi_size, size) for points in params.rois.values()]
+    return eyes.astype(bool), np.array(nose), boxes
+
+
+def _box(centre: np.ndarray, side: int, size: int) -> tuple[int, int, int, int]:
+    half = side // 2
+    x, y = (round(c) for c in centre)
+    x0, y0 = min(max(x - half, 0), size - side), min(max(y - half, 0), size - side)
+    return x0, y0, x0 + side, y0 + side
+
+
+def _frames(video: str, files: Mapping[int, Path], first: int, last: int) -> Iterator[tuple[int, np.ndarray | None]]:
+    """(frame number, RGB frame or None when missing or unreadable) from ``first`` to ``last``."""
+    folder = next(iter(files.values())).parent if files else "the video's folder"
+    for number in range(first, last + 1):
+        path = files.get(number)
+        if path is None:
+            LOG.warning("video %s: frame %d is missing from %s; skipped (flows through it are left out)",
+                        video, number, folder)  # fmt: skip
+            yield number, None
+            continue
+        try:
+            yield number, read_image(path)
+        except MerecError as exc:
+            LOG.warning("video %s: frame %d (%s) cannot be read (%s); skipped", video, number, path.name, exc)
+            yield number, None
+
+
+class _Tracker:
+    """Face segments: a warp per stable stretch, re-detected on drift or loss."""
+
+    def __init__(self, video: str, params: SpotFeatureParams):
+        self.video = video
+        self.params = params
+        self.face = _face_params(params)
+        self.segment: Segment | None = None
+        self.segments: list[tuple[int, int]] = []  # (segment id start frame index, index)
+        self.since = 0
+
+    def _detect(self, frame: np.ndarray, index: int) -> Face | None:
+        faces = detect_faces(frame, upsample=self.params.upsample)
+        if not faces:
+            return None
+        return choose_face(faces, self.video, f"frame index {index}")
+
+    def _start(self, face: Face, index: int) -> Segment:
+        transform = alignment_transform(face.landmarks, self.face)
+        segment = Segment(index, transform, np.array(eye_centres(face.landmarks)), interocular_distance(face.landmarks),
+                          apply_transform(transform, face.landmarks))  # fmt: skip
+        self.segment = segment
+        self.since = 0
+        return segment
+
+    def update(self, frame: np.ndarray, index: int) -> Segment | None:
+        """The segment frame ``index`` belongs to (a new one on drift or after a gap), or None: no face."""
+        due = self.segment is None or self.since >= self.params.redetect_every
+        self.since += 1
+        if not due:
+            return self.segment
+        face = self._detect(frame, index)
+        if face is None:
+            if self.segment is not None:
+                LOG.warning("video %s: face lost at frame index %d", self.video, index)
+            self.segment = None
+            return None
+        if self.segment is not None:
+            moved = np.abs(np.array(eye_centres(face.landmarks)) - self.segment.eyes).max() / self.segment.iod
+            if moved <= self.params.drift:
+                self.since = 0
+                return self.segment
+        return self._start(face, index)
+
+
+def video_features(
+    video: str, files: Mapping[int, Path], first: int, last: int, fps: float, params: SpotFeatureParams, out: Path
+) -> dict[str, np.ndarray]:
+    """The per-frame features of one video (module docstring); the maps go to ``<out>.<type>.npy``."""
+    n = last - first + 1
+    steps = flow_steps(fps, params)
+    window = max(steps.values()) + 1
+    if n < window:
+        raise MerecError(
+            f"video {video}: {n} frames, shorter than the flow window ({window} frames at {fps:g} fps); "
+            "leave it out of the dataset or lower spot_features.macro_length_s"
+        )
+    flow = make_flow(params.flow)
+    names = list(params.rois)
+    m = params.map_size
+    rois = {kind: np.zeros((n, len(names)), np.float32) for kind in steps}
+    valid = {kind: np.zeros(n, bool) for kind in steps}
+    maps = {kind: _MapWriter(maps_file(out, kind), n, m, params.chunk_frames) for kind in steps}
+    face = np.zeros(n, bool)
+    segment_of = np.full(n, -1, np.int64)
+    tracker = _Tracker(video, params)
+    longest = max(steps.values())
+    window: deque[tuple[int, np.ndarray, Segment]] = deque()  # (index, grey crop, segment) of the last frames
+    masks: dict[int, tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]]]] = {}
+    size = (params.face_size, params.face_size)
+    for index, (_, frame) in enumerate(_frames(video, files, first, last)):
+        segment = None if frame is None else tracker.update(frame, index)
+        while window and window[0][0] < index - longest:
+            window.popleft()
+        if segment is not None:
+            face[index] = True
+            segment_of[index] = segment.start
+            crop = cv2.warpAffine(frame, segment.transform, size, flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+            grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+            if segment.start not in masks:
+                masks[segment.start] = _masks(segment.landmarks, params)
+            earlier = {i: (g, seg) for i, g, seg in window}
+            for kind, step in steps.items():
+                before = earlier.get(index - step)
+                if before is None or before[1] is not segment:
+                    continue  # a gap or another segment between the two frames: no flow
+                at = index - step
+                rois[kind][at], motion_map = _motion(flow(before[0], grey), masks[segment.start], m)
+                maps[kind].put(at, motion_map)
+                valid[kind][at] = True
+            window.append((index, grey, segment))
+    for writer in maps.values():
+        writer.close()
+    if not face.any():
+        raise MerecError(f"video {video}: no face found on any of its {n} frames; check the frames, or raise "
+                         "spot_features.upsample for small faces")  # fmt: skip
+    arrays = {
+        "face": face,
+        "segment": segment_of,
+        "frame_numbers": np.arange(first, last + 1, dtype=np.int64),
+        "fps": np.float64(fps),
+        "roi_names": np.array(names),
+    }
+    for kind, step in steps.items():
+        arrays |= {f"rois_{kind}": rois[kind], f"valid_{kind}": valid[kind], f"k_{kind}": np.int64(step)}
+    return arrays
+
+
+class _MapWriter:
+    """Writes an (N, 3, m, m) float16 ``.npy`` front to back, ``chunk`` frames at a time (frames
+    never given are zeros), so memory holds one chunk whatever N is."""
+
+    def __init__(self, path: Path, frames: int, size: int, chunk: int):
+        self.handle = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self.shape = (frames, 3, size, size)
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
+                  "shape": self.shape}  # fmt: skip
+        np.lib.format.write_array_header_2_0(self.handle, header)
+        self.buffer: list[np.ndarray] = []
+        self.written = 0
+        self.chunk = chunk
+
+    def put(self, index: int, value: np.ndarray) -> None:
+        """The map of frame ``index`` (indices in increasing order)."""
+        zero = np.zeros(self.shape[1:], np.float16)
+        while self.written + len(self.buffer) < index:
+            self.buffer.append(zero)
+        self.buffer.append(value.astype(np.float16))
+        if len(self.buffer) >= self.chunk:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.buffer:
+            self.handle.write(np.ascontiguousarray(np.stack(self.buffer)).tobytes())
+            self.written += len(self.buffer)
+            self.buffer = []
+
+    def close(self) -> None:
+        """Pad with zero maps to the video's length and close the file."""
+        zero = np.zeros(self.shape[1:], np.float16)
+        self._flush()
+        while self.written < self.shape[0]:
+            self.buffer.append(zero)
+            if len(self.buffer) >= self.chunk:
+                self._flush()
+        self._flush()
+        self.handle.close()
+
+
+def _motion(
+    field: np.ndarray, masks: tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]]], map_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """ROI magnitudes (R,) and the (3, m, m) u, v, strain map of one flow, head motion removed, eyes masked."""
+    eyes, nose, boxes = masks
+    x0, y0, x1, y1 = nose
+    field = field - np.median(field[y0:y1, x0:x1].reshape(-1, 2), axis=0)
+    field[eyes] = 0.0
+    # the ROI's mean flow vector: coherent skin motion adds up, flow noise averages out
+    rois = np.array([np.hypot(*field[b[1] : b[3], b[0] : b[2]].reshape(-1, 2).mean(axis=0)) for b in boxes], np.float32)
+    stacked = np.dstack([field, optical_strain(field)]).astype(np.float32)
+    return rois, cv2.resize(stacked, (map_size, map_size), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
+
+
+def maps_file(archive: PathLike, kind: str) -> Path:
+    """The memory-mappable ``.npy`` of a video's per-frame flow maps of one type, beside its archive."""
+    return Path(archive).with_suffix(f".{kind}.npy")
+
+
+def load_maps(archive: PathLike, kind: str) -> np.ndarray:
+    """The per-frame flow maps (N, 3, m, m) of one type of the video whose features are in ``archive``."""
+    return np.load(maps_file(archive, kind), mmap_mode="r")
+
+
+def gaps(face: np.ndarray, frame_numbers: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) frame numbers of each run of frames without a tracked face."""
+    out, start = [], None
+    for present, number in zip(face, frame_numbers, strict=True):
+        if not present and start is None:
+            start = int(number)
+        elif present and start is not None:
+            out.append((start, int(number) - 1))
+            start = None
+    if start is not None:
+        out.append((start, int(frame_numbers[-1])))
+    return out
+
+
+_JOB: dict[str, object] = {}
+
+
+def _video_job(job: tuple[Clip, float, Path]) -> tuple[str, str]:
+    clip, fps, folder = job
+    params: SpotFeatureParams = _JOB["params"]  # type: ignore[assignment]
+    files = {frame_number_of(path.stem): path for path in clip.frames}
+    archive = folder / f"{clip.sample}.npz"
+    arrays = video_features(clip.sample, files, int(clip.row["onset"]), int(clip.row["offset"]), fps, params, archive)
+    for kind in ("micro", "macro"):  # the manifest's hash of the archive then covers the maps too
+        arrays[f"maps_{kind}_sha256"] = np.array(file_digest(maps_file(archive, kind)))
+    save_npz(archive, **arrays)
+    missing = gaps(arrays["face"], arrays["frame_numbers"])
+    report = "; ".join(f"{a}-{b}" for a, b in missing)
+    if missing:
+        LOG.warning("video %s: no face on frames %s (gaps: never scored)", clip.sample, report)
+    return clip.sample, report
+
+
+def run(video_list: PathLike, videos_csv: PathLike, output: PathLike, params: SpotFeatureParams) -> Shard:
+    """Features of every video of a shard's video list (ingest-lv's ``videos/shard-<k>.json``; frame
+    rates from ``videos_csv``); the shard's manifest ``output`` is written last, the archives go to
+    the folder beside it."""
+    listed = read_clip_list(video_list)
+    rates = dict(zip(*(pd.read_csv(videos_csv, dtype={"video": str})[c] for c in ("video", "fps")), strict=True))
+    unknown = [clip.sample for clip in listed.clips if clip.sample not in rates]
+    if unknown:
+        raise MerecError(f"{video_list}: video(s) {', '.join(unknown[:5])} are not in {videos_csv}; rerun ingest-lv")
+    folder = output_folder(output)
+    with atomic_dir(folder) as tmp:
+        jobs = [(clip, float(rates[clip.sample]), tmp) for clip in listed.clips]
+        _JOB["params"] = params
+        reports = dict(ordered_map(_video_job, jobs, available_threads(), f"spot features shard {listed.shard}"))
+    with_gaps = sum(1 for report in reports.values() if report)
+    LOG.info("shard %d: features of %d videos (%d with face gaps)", listed.shard, len(reports), with_gaps)
+    return write_shard(output, "spot_features", listed.shard, listed.shards, list(reports), {})
