@@ -41,7 +41,7 @@ from merec.errors import MerecError
 from merec.frontalize import estimate_pose, frontal_landmarks, frontal_maps, mirror_weights, remap_frontal
 from merec.io import PathLike, atomic_dir, read_image, save_npz
 from merec.landmarks import Face, detect_faces, eye_centres
-from merec.runtime import available_threads, ordered_map
+from merec.runtime import available_threads, collected_logs, emit_logs, ordered_map
 from merec.shards import Shard, output_folder, write_shard
 
 LOG = logging.getLogger("merec.face")
@@ -206,8 +206,7 @@ def run(clips: PathLike, output: PathLike, params: FaceParams) -> Shard:
         results = ordered_map(_align_sample, jobs, workers, "face")
         with closing(results):  # on an error, stop the workers before the temporary folder goes
             for clip, (failure, records) in zip(listed.clips, results, strict=True):
-                for record in records:  # warnings of the worker, in sample order
-                    logging.getLogger(record.name).handle(record)
+                emit_logs(records)  # warnings of the worker, in sample order
                 if failure is None:
                     written.append(clip.sample)
                     continue
@@ -222,38 +221,19 @@ def run(clips: PathLike, output: PathLike, params: FaceParams) -> Shard:
     return shard
 
 
-class _Collect(logging.Handler):
-    """Keeps a worker's log records (message formatted) so that the main process can emit them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        record.msg, record.args, record.exc_info = record.getMessage(), None, None
-        self.records.append(record)
-
-
 def _align_sample(job: tuple[Clip, Path, FaceParams]) -> tuple[str | None, list[logging.LogRecord]]:
     """Align one clip into ``folder``: the error message when it cannot be, and the log records."""
     clip, folder, params = job
-    package = logging.getLogger("merec")
-    collect, propagate = _Collect(), package.propagate
-    package.addHandler(collect)
-    package.propagate = False
-    try:
-        frames, numbers = _read_clip(clip)
-        where = f"the onset frame {clip.frames[0]}"
-        apex_index = int(clip.row["apex"]) - int(clip.row["onset"])
-        aligned = align_clip(frames, apex_index, clip.sample, params, where)
-    except MerecError as exc:
-        return str(exc), collect.records
-    else:
+    with collected_logs() as records:
+        try:
+            frames, numbers = _read_clip(clip)
+            where = f"the onset frame {clip.frames[0]}"
+            apex_index = int(clip.row["apex"]) - int(clip.row["onset"])
+            aligned = align_clip(frames, apex_index, clip.sample, params, where)
+        except MerecError as exc:
+            return str(exc), records
         save_npz(folder / f"{clip.sample}.npz", frame_numbers=numbers, **aligned)
-    finally:
-        package.removeHandler(collect)
-        package.propagate = propagate
-    return None, collect.records
+    return None, records
 
 
 def _check_sample_ids(listed: ClipList) -> None:

@@ -7,6 +7,7 @@ import os
 import random
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -160,6 +161,39 @@ def ordered_map(
         if initializer is not None:
             initializer(*initargs)
         yield from progress(map(function, items), desc, total=len(items))
+
+
+class _Collect(logging.Handler):
+    """Keeps a worker's log records (message formatted) so that the main process can emit them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg, record.args, record.exc_info = record.getMessage(), None, None
+        self.records.append(record)
+
+
+@contextmanager
+def collected_logs() -> Iterator[list[logging.LogRecord]]:
+    """In a worker process: merec's log records kept in the yielded list instead of written, for
+    :func:`emit_logs` in the main process (one log, in sample order, caught by its handlers)."""
+    package = logging.getLogger("merec")
+    collect, propagate = _Collect(), package.propagate
+    package.addHandler(collect)
+    package.propagate = False
+    try:
+        yield collect.records
+    finally:
+        package.removeHandler(collect)
+        package.propagate = propagate
+
+
+def emit_logs(records: Iterable[logging.LogRecord]) -> None:
+    """Emit a worker's collected records (:func:`collected_logs`) in this process."""
+    for record in records:
+        logging.getLogger(record.name).handle(record)
 
 
 def single_threaded() -> None:

@@ -57,3 +57,16 @@ def test_a_stage_command_runs_and_logs_to_a_file(tiny_synth: Path, tmp_path: Pat
     assert "9 samples of 3 subjects" in log.read_text()
     # every command ends with its time and peak memory (the scale benchmark reads these lines)
     assert re.search(r"ingest done in [\d.]+ s; peak memory \d+ MiB \(this process\)", log.read_text())
+
+
+def test_long_video_commands_name_what_is_wrong(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    params = write_params(tmp_path)
+    out = str(tmp_path / "videos.csv")
+    assert main(["ingest-lv", "--params", str(params), "--dataset", "samm", "--output", out]) == 2
+    assert "dataset 'samm' is not declared in params.yaml" in capsys.readouterr().err  # a short-clip set
+    assert main(["ingest-lv", "--params", str(params), "--dataset", "samm_lv", "--output", out]) == 2
+    assert "data/raw/samm_lv does not exist; put the release there" in capsys.readouterr().err
+    args = ["spot-score", "--params", str(params), "--videos", out, "--features", str(tmp_path), "--output",
+            str(tmp_path / "scores"), "--fold", "001"]  # fmt: skip
+    assert main(args) == 2
+    assert "spot.method is baseline: it trains nothing" in capsys.readouterr().err

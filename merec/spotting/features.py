@@ -53,7 +53,7 @@ from merec.face import FaceParams, alignment_transform, apply_transform, choose_
 from merec.features import make_flow, optical_strain
 from merec.io import PathLike, atomic_dir, read_image, save_npz
 from merec.landmarks import GROUPS, Face, detect_faces, eye_centres, interocular_distance
-from merec.runtime import available_threads, ordered_map
+from merec.runtime import available_threads, collected_logs, emit_logs, ordered_map
 from merec.shards import Shard, file_digest, output_folder, write_shard
 
 LOG = logging.getLogger("merec.spotting")
@@ -330,20 +330,26 @@ def gaps(face: np.ndarray, frame_numbers: np.ndarray) -> list[tuple[int, int]]:
 _JOB: dict[str, object] = {}
 
 
-def _video_job(job: tuple[Clip, float, Path]) -> tuple[str, str]:
+def _video_job(job: tuple[Clip, float, Path]) -> tuple[str, str, list[logging.LogRecord], str | None]:
+    """One video's features into ``folder``: (video, its face gaps, the log records, the error if any)."""
     clip, fps, folder = job
     params: SpotFeatureParams = _JOB["params"]  # type: ignore[assignment]
     files = {frame_number_of(path.stem): path for path in clip.frames}
     archive = folder / f"{clip.sample}.npz"
-    arrays = video_features(clip.sample, files, int(clip.row["onset"]), int(clip.row["offset"]), fps, params, archive)
-    for kind in ("micro", "macro"):  # the manifest's hash of the archive then covers the maps too
-        arrays[f"maps_{kind}_sha256"] = np.array(file_digest(maps_file(archive, kind)))
-    save_npz(archive, **arrays)
-    missing = gaps(arrays["face"], arrays["frame_numbers"])
-    report = "; ".join(f"{a}-{b}" for a, b in missing)
-    if missing:
-        LOG.warning("video %s: no face on frames %s (gaps: never scored)", clip.sample, report)
-    return clip.sample, report
+    with collected_logs() as records:
+        try:
+            arrays = video_features(clip.sample, files, int(clip.row["onset"]), int(clip.row["offset"]), fps, params,
+                                    archive)  # fmt: skip
+        except MerecError as exc:
+            return clip.sample, "", records, str(exc)
+        for kind in ("micro", "macro"):  # the manifest's hash of the archive then covers the maps too
+            arrays[f"maps_{kind}_sha256"] = np.array(file_digest(maps_file(archive, kind)))
+        save_npz(archive, **arrays)
+        missing = gaps(arrays["face"], arrays["frame_numbers"])
+        report = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in missing)
+        if missing:
+            LOG.warning("video %s: no face on frame(s) %s (gaps: never scored)", clip.sample, report)
+    return clip.sample, report, records, None
 
 
 def run(video_list: PathLike, videos_csv: PathLike, output: PathLike, params: SpotFeatureParams) -> Shard:
@@ -359,7 +365,13 @@ def run(video_list: PathLike, videos_csv: PathLike, output: PathLike, params: Sp
     with atomic_dir(folder) as tmp:
         jobs = [(clip, float(rates[clip.sample]), tmp) for clip in listed.clips]
         _JOB["params"] = params
-        reports = dict(ordered_map(_video_job, jobs, available_threads(), f"spot features shard {listed.shard}"))
+        reports = {}
+        for video, report, records, error in ordered_map(_video_job, jobs, available_threads(),
+                                                         f"spot features shard {listed.shard}"):  # fmt: skip
+            emit_logs(records)
+            if error:
+                raise MerecError(error)
+            reports[video] = report
     with_gaps = sum(1 for report in reports.values() if report)
     LOG.info("shard %d: features of %d videos (%d with face gaps)", listed.shard, len(reports), with_gaps)
     return write_shard(output, "spot_features", listed.shard, listed.shards, list(reports), {})

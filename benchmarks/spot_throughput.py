@@ -1,0 +1,96 @@
+"""Throughput and memory of the spotting features (``merec spot-features``) on long videos.
+
+Two videos of the embedded long-video generator (30 fps, default settings), one per core, run as
+one shard job on 2 cores; frames per second = the videos' frames / the job's wall time. Sizes:
+the generator's own 200-px frames, and the same frames enlarged to 640 x 480 (CAS(ME)^2's size;
+face detection and JPEG decoding grow with it). Memory: the largest worker's peak resident set
+for a ``--seconds`` video and for one ``--longer`` times as long: bounded by
+``spot_features.chunk_frames``, it should not grow with the length.
+
+    python benchmarks/spot_throughput.py --output benchmarks/results/spot_throughput.json   # about 5 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import cpu_description, write_record
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_videos(root: Path, seconds: float, size: int | None) -> Path:
+    """Two generated videos (optionally resized to ``size`` x 3/4 ``size``), ingested as one shard."""
+    from merec.datasets.long_ingest import run as ingest
+    from merec.datasets.settings import IngestParams
+    from merec.synth.long_videos import LongVideoParams, generate_long_videos
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    synth = {**params["synth_lv"], "subjects": 2, "duration_s": [seconds, seconds]}
+    generate_long_videos(root / "raw", LongVideoParams.from_mapping(synth))
+    if size:
+        for path in (root / "raw").rglob("*.jpg"):
+            image = cv2.imread(str(path))
+            cv2.imwrite(str(path), cv2.resize(image, (size, size * 3 // 4), interpolation=cv2.INTER_CUBIC),
+                        [cv2.IMWRITE_JPEG_QUALITY, 92])  # fmt: skip
+    ingest("lv", {"format": "samm_lv", "root": str(root / "raw")}, root / "videos.csv",
+           IngestParams.from_mapping({"shards": [0]}))  # fmt: skip
+    return root / "videos.csv"
+
+
+def measure(root: Path, videos: Path) -> dict[str, Any]:
+    """Run the shard job as the workflow does (``python -m merec spot-features``) and time it."""
+    import pandas as pd
+
+    command = [sys.executable, "-m", "merec", "spot-features", "--input", str(root / "videos" / "shard-0.json"),
+               "--videos", str(videos), "--output", str(root / "features" / "shard-0.json")]  # fmt: skip
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "MEREC_NO_PROGRESS": "1"})  # fmt: skip
+    seconds = time.perf_counter() - started
+    if result.returncode:
+        raise SystemExit(result.stderr[-2000:])
+    line = [text for text in result.stderr.splitlines() if "spot-features done" in text][-1]
+    worker = float(line.split("MiB (this process), ")[1].split(" MiB")[0])
+    frames = int(pd.read_csv(videos)["frames"].sum())
+    return {"frames": frames, "seconds": round(seconds, 2), "frames_per_second": round(frames / seconds, 1),
+            "peak_worker_mib": worker}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--longer", type=int, default=10)
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args()
+    runs = {}
+    with tempfile.TemporaryDirectory(prefix="merec-spot-speed-") as tmp:
+        for name, size, seconds in (
+            ("200px", None, args.seconds),
+            ("640x480", 640, args.seconds),
+            (f"200px x{args.longer}", None, args.seconds * args.longer),
+        ):
+            root = Path(tmp) / name.replace(" ", "_")
+            runs[name] = {"video_seconds": seconds, **measure(root, make_videos(root, seconds, size))}
+            print(name, runs[name], file=sys.stderr)
+            shutil.rmtree(root)
+    record = {"machine": cpu_description(), "cores": 2, "runs": runs,
+              "memory_ratio_longer": round(runs[f"200px x{args.longer}"]["peak_worker_mib"] /
+                                           runs["200px"]["peak_worker_mib"], 2)}  # fmt: skip
+    write_record(record, args.output)
+
+
+if __name__ == "__main__":
+    main()
