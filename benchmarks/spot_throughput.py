@@ -69,6 +69,24 @@ def measure(root: Path, videos: Path) -> dict[str, Any]:
             "peak_worker_mib": worker}  # fmt: skip
 
 
+def sentence(record: dict[str, Any]) -> str:
+    """The docs' sentence on throughput and memory, from a record."""
+    runs = record["runs"]
+    small, large = runs["200px"], runs["640x480"]
+    longer = next(name for name in runs if "x" in name.split()[-1] and name.startswith("200px "))
+    return (
+        f"On {record['machine']} ({record['date']}, `{record['command']}`), one shard job on "
+        f"{record['cores']} cores computes the spotting features of two {small['video_seconds']:.0f}-s videos at "
+        f"**{small['frames_per_second']:.0f} frames/s** with the generator's 200-px frames and "
+        f"**{large['frames_per_second']:.0f} frames/s** with 640 x 480 frames (30 fps video: "
+        f"{small['frames_per_second'] / 30:.1f}x and {large['frames_per_second'] / 30:.1f}x real time); the largest "
+        f"worker's peak memory is {small['peak_worker_mib']:.0f} MiB for a {small['video_seconds']:.0f}-s video and "
+        f"{runs[longer]['peak_worker_mib']:.0f} MiB for a {runs[longer]['video_seconds']:.0f}-s one "
+        f"({record['memory_ratio_longer']:.2f}x for {runs[longer]['video_seconds'] / small['video_seconds']:.0f}x the "
+        "length)."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0)
@@ -86,10 +104,11 @@ def main() -> None:
             runs[name] = {"video_seconds": seconds, **measure(root, make_videos(root, seconds, size))}
             print(name, runs[name], file=sys.stderr)
             shutil.rmtree(root)
-    record = {"machine": cpu_description(), "cores": 2, "runs": runs,
+    record = {"command": " ".join(["python benchmarks/spot_throughput.py", *sys.argv[1:]]),
+              "date": time.strftime("%Y-%m-%d"), "machine": cpu_description(), "cores": 2, "runs": runs,
               "memory_ratio_longer": round(runs[f"200px x{args.longer}"]["peak_worker_mib"] /
                                            runs["200px"]["peak_worker_mib"], 2)}  # fmt: skip
-    write_record(record, args.output)
+    write_record(record, args.output, sentence(record))
 
 
 if __name__ == "__main__":

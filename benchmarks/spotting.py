@@ -218,6 +218,8 @@ def main() -> None:
         evaluation = evaluate(Path(tmp), params, development["chosen"], args.seeds, args.train_seeds,
                               args.control_draws)  # fmt: skip
     record = {
+        "command": " ".join(["python benchmarks/spotting.py", *sys.argv[1:]]),
+        "date": time.strftime("%Y-%m-%d"),
         "machine": cpu_description(),
         "minutes": round((time.perf_counter() - started) / 60, 1),
         "params": {key: params[key] for key in ("synth_lv", "spot_features", "spot")},

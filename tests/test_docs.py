@@ -212,3 +212,28 @@ def test_the_cluster_docs_quote_the_scale_records() -> None:
     assert overhead_sentence(small, large) in " ".join(scale.split())
     readme = " ".join((REPO / "README.md").read_text().split())
     assert readme_sentence(small, costs, large) in readme
+
+
+def test_the_spotting_table_and_defaults_come_from_the_spotting_record() -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from spotting import table
+
+    record = json.loads((REPO / "benchmarks/results/spotting.json").read_text())
+    for path in ("README.md", "docs/spotting.md"):
+        text = (REPO / path).read_text()
+        assert table(record) in text and record["command"] in text and record["date"] in text, path
+    chosen = record["development"]["chosen"]  # the defaults were chosen on the development draw
+    spot = checked_section("spot", yaml.safe_load((REPO / "params.yaml").read_text())["spot"])
+    assert spot["p"] == {"baseline": chosen["baseline"]["p"], "learned": chosen["learned"]["p"]}
+    assert spot["baseline"]["contrast"] == chosen["baseline"]["contrast"]
+    assert checked_section("spot") == spot  # the schema's defaults are the same values
+    assert record["development"]["seed"] not in [draw["seed"] for draw in record["evaluation"]["draws"]]
+
+
+def test_the_spotting_docs_quote_the_throughput_record() -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from spot_throughput import sentence
+
+    record = json.loads((REPO / "benchmarks/results/spot_throughput.json").read_text())
+    docs = " ".join((REPO / "docs/spotting.md").read_text().split())
+    assert sentence(record) in docs
