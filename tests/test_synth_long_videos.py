@@ -97,3 +97,12 @@ def test_a_missing_release_names_the_folder(tmp_path: Path) -> None:
     with pytest.raises(MerecError, match="does not exist; put the release there"):
         run("samm_lv", {"format": "samm_lv", "root": str(tmp_path / "nowhere")}, tmp_path / "v.csv",
             IngestParams.from_mapping({}))  # fmt: skip
+
+
+def test_overlapping_annotations_of_one_type_are_named() -> None:
+    from merec.datasets.long_ingest import overlaps
+
+    table = pd.DataFrame({"row": [11, 12, 13, 14], "video": ["a", "a", "a", "b"],
+                          "type": ["micro", "micro", "macro", "micro"], "onset": [10, 15, 12, 10],
+                          "offset": [20, 30, 40, 20]})  # fmt: skip
+    assert overlaps(table) == [(11, 12, "a", "micro")]  # a macro over a micro is no conflict

@@ -64,6 +64,17 @@ def _labels(intervals: pd.DataFrame, fmt: str, label_set: str) -> list[str]:
     return labels
 
 
+def overlaps(intervals: pd.DataFrame) -> list[tuple[int, int, str, str]]:
+    """(row, row, video, type) of annotated intervals of one type that overlap in a video."""
+    found = []
+    for (video, kind), group in intervals.groupby(["video", "type"], sort=True):
+        ordered = group.sort_values(["onset", "offset"])
+        for (_, a), (_, b) in zip(ordered.iloc[:-1].iterrows(), ordered.iloc[1:].iterrows(), strict=True):
+            if b["onset"] <= a["offset"]:
+                found.append((int(a["row"]), int(b["row"]), str(video), str(kind)))
+    return found
+
+
 def run(name: str, spec: Mapping[str, Any], output_csv: PathLike, params: IngestParams) -> int:
     """Write ``videos.csv`` (``output_csv``) and beside it ``intervals.csv``, ``corrections.csv``
     and ``skipped.csv``; returns the number of videos."""
@@ -78,6 +89,9 @@ def run(name: str, spec: Mapping[str, Any], output_csv: PathLike, params: Ingest
     intervals = data.intervals.copy()
     intervals["label"] = _labels(intervals, spec["format"], params.label_set)
     intervals["fold"] = intervals["subject"].str.split("/").str[-1]
+    for first, second, video, kind in overlaps(intervals):  # kept: each still needs its own spotted interval
+        LOG.warning("%s: rows %d and %d annotate overlapping %s intervals in video %s; both are kept and each needs "
+                    "its own spotted interval", name, first, second, kind, video)  # fmt: skip
     out = Path(output_csv)
     lists = pd.DataFrame({
         "dataset": name, "subject": videos["subject"], "fold": videos["fold"], "sample": videos["video"],
