@@ -2,7 +2,7 @@
 
 Two videos of the embedded long-video generator (30 fps, default settings), one per core, run as
 one shard job on 2 cores; frames per second = the videos' frames / the job's wall time. Sizes:
-the generator's own 200-px frames, and the same frames enlarged to 640 x 480 (CAS(ME)^2's size;
+the generator's own 200-px frames, and the same frames enlarged to 480 px and widened to 640 x 480 (CAS(ME)^2's size;
 face detection and JPEG decoding grow with it). Memory: the largest worker's peak resident set
 for a ``--seconds`` video and for one ``--longer`` times as long: bounded by
 ``spot_features.chunk_frames``, it should not grow with the length.
@@ -42,9 +42,11 @@ def make_videos(root: Path, seconds: float, size: int | None) -> Path:
     generate_long_videos(root / "raw", LongVideoParams.from_mapping(synth))
     if size:
         for path in (root / "raw").rglob("*.jpg"):
-            image = cv2.imread(str(path))
-            cv2.imwrite(str(path), cv2.resize(image, (size, size * 3 // 4), interpolation=cv2.INTER_CUBIC),
-                        [cv2.IMWRITE_JPEG_QUALITY, 92])  # fmt: skip
+            height = size * 3 // 4  # the square frame enlarged to the height, the sides filled (no distortion)
+            image = cv2.resize(cv2.imread(str(path)), (height, height), interpolation=cv2.INTER_CUBIC)
+            side = (size - height) // 2
+            image = cv2.copyMakeBorder(image, 0, 0, side, size - height - side, cv2.BORDER_REPLICATE)
+            cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
     ingest("lv", {"format": "samm_lv", "root": str(root / "raw")}, root / "videos.csv",
            IngestParams.from_mapping({"shards": [0]}))  # fmt: skip
     return root / "videos.csv"
