@@ -199,6 +199,12 @@ def table(record: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def published_sentence(published: dict[str, Any]) -> str:
+    """The docs' sentence on published F1 (``benchmarks/published_spotting.json``)."""
+    parts = [f"{m['casme2_lv']:.2f} / {m['samm_lv']:.2f} for {m['name']}" for m in published["methods"].values()]
+    return "the published overall F1 on CAS(ME)² and SAMM-LV is " + " and ".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dev-seed", type=int, default=1000)

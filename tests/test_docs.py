@@ -228,6 +228,10 @@ def test_the_spotting_table_and_defaults_come_from_the_spotting_record() -> None
     assert spot["baseline"]["contrast"] == chosen["baseline"]["contrast"]
     assert checked_section("spot") == spot  # the schema's defaults are the same values
     assert record["development"]["seed"] not in [draw["seed"] for draw in record["evaluation"]["draws"]]
+    from spotting import published_sentence
+
+    published = json.loads((REPO / "benchmarks/published_spotting.json").read_text())
+    assert published_sentence(published) in " ".join((REPO / "docs/spotting.md").read_text().split())
 
 
 def test_the_spotting_docs_quote_the_throughput_record() -> None:
