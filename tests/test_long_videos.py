@@ -146,3 +146,23 @@ def test_casme2_rows_without_a_name_or_folder_are_named(tmp_path: Path) -> None:
         read_casme2_lv(tmp_path)
     assert "row 1 (3 anger1_1): subject '3' is not in sheet 'naming rule1'" in str(info.value)
     assert "row 2 (1 disgust2_1): expression 'disgust2_1' has no code" in str(info.value)
+
+
+def test_a_casme2_release_ingests_for_spotting_with_its_labels_and_shard_lists(tmp_path: Path) -> None:
+    from merec.datasets.clips import read_clip_list
+    from merec.datasets.long_ingest import read_intervals, read_videos, run
+    from merec.datasets.settings import IngestParams
+
+    write_casme2(tmp_path / "raw", [
+        [1, "anger1_1", 10, 20, 30, "4+5", "negative", "micro-expression", ""],
+        [2, "happy1_1", 5, 8, 12, "12", "positive", "micro-expression", ""],
+        [2, "happy1_2", 1, 8, 15, "6+12", "others", "macro-expression", ""],
+    ])  # fmt: skip
+    out = tmp_path / "interim" / "videos.csv"
+    assert run("casme2_lv", {"format": "casme2_lv", "root": str(tmp_path / "raw")}, out,
+               IngestParams.from_mapping({"shards": [0]})) == 2  # fmt: skip
+    videos, intervals = read_videos(out), read_intervals(out)
+    assert list(videos["fold"]) == ["s15", "s16"] and set(videos["fps"]) == {30.0}
+    assert list(intervals["label"]) == ["negative", "positive", ""]  # CAS(ME)^2's own classes; macro: none
+    (listed,) = [read_clip_list(out.with_name("videos") / "shard-0.json")]
+    assert sorted(len(clip.frames) for clip in listed.clips) == [20, 120]
