@@ -20,6 +20,7 @@ import pytest
 
 from merec.shards import shard_of
 from tests.helpers.workflow import (
+    SPOT_TARGET,
     TARGET,
     clone,
     dvc,
@@ -77,6 +78,16 @@ def test_exp_apply_and_checkout_then_snakemake_plans_only_what_differs(built: Pa
     assert planned_rules(root, *EVERYTHING) == set()
     set_param(root, "train.epochs", 3)  # what really differs is still seen
     assert planned_rules(root, *EVERYTHING) == {"train", "evaluate"}
+
+
+def test_a_checkout_with_what_dvc_made_but_no_snakemake_records_has_nothing_to_redo(
+    built: Path, tmp_path: Path
+) -> None:
+    """A fresh clone after `dvc pull` or `dvc repro`: no .snakemake/ yet, every output DVC recorded is there.
+    The params files that input functions write (each dataset's ingest params) must not look newer."""
+    root = clone(built, tmp_path)
+    shutil.rmtree(root / ".snakemake")
+    assert planned_rules(root, *EVERYTHING, SPOT_TARGET) == set()
 
 
 def test_a_fresh_clone_holds_the_shipped_magnet_weights_as_up_to_date(tmp_path: Path) -> None:

@@ -301,6 +301,12 @@ def adopt_dvc_outputs():
     differs); cluster jobs, which parse the workflow again, leave the state alone.
     """
     if workflow.is_main_process:
+        # the params files that input functions write: there before the outputs are touched, or a
+        # fresh checkout would find them newer than what DVC made
+        for dataset in DVC_DATASETS:
+            params_of(f"datasets.{dataset}", "ingest")
+        for lv in LONG_VIDEOS:
+            params_of(f"long_videos.{lv}", "ingest")
         state.sync_from_dvc(log=lambda text: print(text, file=sys.stderr))
 
 
