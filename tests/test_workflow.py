@@ -298,3 +298,16 @@ def test_the_tiny_configuration_runs_from_its_folder(tmp_path: Path) -> None:
     planned = {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", output.split("Job stats:")[-1], re.M)}
     assert {"synth", "ingest", "face", "evaluate"} <= planned and "magnet_train" not in planned
     assert "../merec/face.py" in output  # code inputs are the checkout's
+
+
+def test_spot_evaluate_reads_exactly_the_curves_of_the_current_folds_and_seeds(built: Path, tmp_path: Path) -> None:
+    """Curves left in the folder by an earlier seed list are not read: the command names the files."""
+    root = clone(built, tmp_path)
+    set_param(root, "spot.method", "learned")
+    set_param(root, "spot.learned.seeds", [1])
+    stale = root / "results/synth_lv/spotting/scores/learned/seed-0/001/curves.npz"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"")
+    (job,) = [j for j in snakemake_jobs(root, SPOT_TARGET) if j["rule"] == "spot_evaluate"]
+    curves = job["command"].split("--curves ")[1].split(" --metrics")[0].split()
+    assert len(curves) == 3 and all("/learned/seed-1/" in path for path in curves)

@@ -50,7 +50,7 @@ from merec.datasets.clips import Clip, read_clip_list
 from merec.datasets.frames import frame_number_of
 from merec.errors import MerecError
 from merec.face import FaceParams, alignment_transform, apply_transform, choose_face
-from merec.features import make_flow, optical_strain
+from merec.features import make_flow, optical_strain, roi_boxes
 from merec.io import PathLike, atomic_dir, read_image, save_npz
 from merec.landmarks import GROUPS, Face, detect_faces, eye_centres, interocular_distance
 from merec.runtime import available_threads, collected_logs, emit_logs, ordered_map
@@ -100,7 +100,7 @@ class Segment:
     landmarks: np.ndarray  # (68, 2) in crop coordinates
 
 
-def _masks(landmarks: np.ndarray, params: SpotFeatureParams) -> tuple[np.ndarray, np.ndarray, list[tuple[int, ...]]]:
+def _masks(landmarks: np.ndarray, params: SpotFeatureParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Eye mask (zeroed), nose box and ROI boxes of a crop with these landmarks."""
     size = params.face_size
     eyes = np.zeros((size, size), np.uint8)
@@ -110,16 +110,8 @@ def _masks(landmarks: np.ndarray, params: SpotFeatureParams) -> tuple[np.ndarray
     if params.eye_margin > 0:
         kernel = np.ones((2 * params.eye_margin + 1, 2 * params.eye_margin + 1), np.uint8)
         eyes = cv2.dilate(eyes, kernel)
-    nose = _box(landmarks[NOSE].mean(axis=0), params.roi_size, size)
-    boxes = [_box(landmarks[points].mean(axis=0), params.roi_size, size) for points in params.rois.values()]
-    return eyes.astype(bool), np.array(nose), boxes
-
-
-def _box(centre: np.ndarray, side: int, size: int) -> tuple[int, int, int, int]:
-    half = side // 2
-    x, y = (round(c) for c in centre)
-    x0, y0 = min(max(x - half, 0), size - side), min(max(y - half, 0), size - side)
-    return x0, y0, x0 + side, y0 + side
+    (nose,) = roi_boxes(landmarks, {"nose": NOSE}, params.roi_size, size)
+    return eyes.astype(bool), nose, roi_boxes(landmarks, params.rois, params.roi_size, size)
 
 
 def _frames(video: str, files: Mapping[int, Path], first: int, last: int) -> Iterator[tuple[int, np.ndarray | None]]:
@@ -147,7 +139,6 @@ class _Tracker:
         self.params = params
         self.face = _face_params(params)
         self.segment: Segment | None = None
-        self.segments: list[tuple[int, int]] = []  # (segment id start frame index, index)
         self.since = 0
 
     def _detect(self, frame: np.ndarray, index: int) -> Face | None:
@@ -207,7 +198,7 @@ def video_features(
     tracker = _Tracker(video, params)
     longest = max(steps.values())
     window: deque[tuple[int, np.ndarray, Segment]] = deque()  # (index, grey crop, segment) of the last frames
-    masks: dict[int, tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]]]] = {}
+    masks: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     size = (params.face_size, params.face_size)
     for index, (_, frame) in enumerate(_frames(video, files, first, last)):
         segment = None if frame is None else tracker.update(frame, index)
@@ -261,12 +252,12 @@ class _MapWriter:
         self.buffer: list[np.ndarray] = []
         self.written = 0
         self.chunk = chunk
+        self.zero = np.zeros(self.shape[1:], np.float16)
 
     def put(self, index: int, value: np.ndarray) -> None:
         """The map of frame ``index`` (indices in increasing order)."""
-        zero = np.zeros(self.shape[1:], np.float16)
         while self.written + len(self.buffer) < index:
-            self.buffer.append(zero)
+            self.buffer.append(self.zero)
         self.buffer.append(value.astype(np.float16))
         if len(self.buffer) >= self.chunk:
             self._flush()
@@ -279,10 +270,9 @@ class _MapWriter:
 
     def close(self) -> None:
         """Pad with zero maps to the video's length and close the file."""
-        zero = np.zeros(self.shape[1:], np.float16)
         self._flush()
         while self.written < self.shape[0]:
-            self.buffer.append(zero)
+            self.buffer.append(self.zero)
             if len(self.buffer) >= self.chunk:
                 self._flush()
         self._flush()
@@ -290,7 +280,7 @@ class _MapWriter:
 
 
 def _motion(
-    field: np.ndarray, masks: tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]]], map_size: int
+    field: np.ndarray, masks: tuple[np.ndarray, np.ndarray, np.ndarray], map_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """ROI magnitudes (R,) and the (3, m, m) u, v, strain map of one flow, head motion removed, eyes masked."""
     eyes, nose, boxes = masks

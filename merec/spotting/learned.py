@@ -139,10 +139,12 @@ def curve(model: SoftNet, data: VideoData, device: str, batch_size: int = 256) -
     return nan_smooth(shift(scores, data.k // 2), data.k)
 
 
-def load_video(archive: Mapping[str, np.ndarray], maps: np.ndarray, kind: str, truth: pd.DataFrame) -> VideoData:
+def load_video(
+    video: str, archive: Mapping[str, np.ndarray], maps: np.ndarray, kind: str, truth: pd.DataFrame
+) -> VideoData:
     """A video's data of one type from its feature archive, maps and annotated intervals."""
     valid = archive[f"valid_{kind}"].astype(bool)
     k = int(archive[f"k_{kind}"])
     first = int(archive["frame_numbers"][0])
     labels = pseudo_labels(len(valid), first, k, truth[truth["type"] == kind])
-    return VideoData(str(archive.get("video", "")), maps, valid, labels, video_scale(maps, valid), k)
+    return VideoData(video, maps, valid, labels, video_scale(maps, valid), k)

@@ -33,11 +33,11 @@ class Spotted:
 
 
 def shift(values: np.ndarray, by: int) -> np.ndarray:
-    """``values`` moved ``by`` frames later (NaN where nothing moved in)."""
+    """``values`` moved ``by`` frames later (earlier when negative; NaN where nothing moved in)."""
     out = np.full_like(values, np.nan)
-    if by >= len(values):
-        return out
-    out[by:] = values[: len(values) - by] if by > 0 else values
+    n = len(values)
+    if abs(by) < n:
+        out[max(by, 0) : n + min(by, 0)] = values[max(-by, 0) : n - max(by, 0)]
     return out
 
 
@@ -63,9 +63,7 @@ def baseline_curve(rois: np.ndarray, valid: np.ndarray, k: int, contrast: bool =
         motion[valid] = (rois[valid] / np.maximum(scale, 1e-6)).max(axis=1)
     centred = shift(motion, k // 2)  # the flow i -> i + k belongs to the frames between
     if contrast and 0 < k < len(centred):
-        after = np.full_like(centred, np.nan)
-        after[: len(centred) - k] = centred[k:]
-        around = np.vstack([shift(centred, k), after])
+        around = np.vstack([shift(centred, k), shift(centred, -k)])
         count = np.isfinite(around).sum(axis=0)
         neighbours = np.where(count > 0, np.nansum(around, axis=0) / np.maximum(count, 1), 0.0)
         centred = np.clip(centred - neighbours, 0.0, None)

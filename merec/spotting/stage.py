@@ -105,42 +105,60 @@ def score_baseline(videos_csv: PathLike, features: Sequence[PathLike], folder: P
     return len(videos)
 
 
-def score_learned(
-    videos_csv: PathLike, features: Sequence[PathLike], folder: PathLike, params: SpotParams, fold: str, seed: int
-) -> int:
-    """Train the learned spotter on every subject but ``fold`` (per type) and write the fold's curves
-    to ``<folder>/seed-<seed>/<fold>/curves.npz``."""
-    output = curves_path(folder, seed, fold)
-    from merec.runtime import configure_torch, resolve_device, seed_everything
+LearnedInputs = tuple[pd.DataFrame, dict[tuple[str, str], Any]]  # the videos table; (video, type) -> VideoData
+
+
+def _learned_inputs(videos_csv: PathLike, features: Sequence[PathLike]) -> LearnedInputs:
+    """The videos table and each video's learned-spotter data per type (labels, scale; maps memory-mapped)."""
     from merec.spotting import learned
 
     videos = read_videos(videos_csv)
     truth = read_intervals(videos_csv)
+    archives = feature_archives(features)
+    _needed(videos, archives)
+    data = {}
+    for video in videos["video"]:
+        arrays = load_npz(archives[video])
+        for kind in TYPES:
+            maps = load_maps(archives[video], kind)
+            data[(video, kind)] = learned.load_video(video, arrays, maps, kind, truth[truth["video"] == video])
+    return videos, data
+
+
+def score_learned(
+    videos_csv: PathLike,
+    features: Sequence[PathLike],
+    folder: PathLike,
+    params: SpotParams,
+    fold: str,
+    seed: int,
+    inputs: LearnedInputs | None = None,
+) -> int:
+    """Train the learned spotter on every subject but ``fold`` (per type) and write the fold's curves
+    to ``<folder>/seed-<seed>/<fold>/curves.npz`` (``inputs``: :func:`_learned_inputs`, when loaded already)."""
+    from merec.runtime import configure_torch, resolve_device, seed_everything
+    from merec.spotting import learned
+
+    output = curves_path(folder, seed, fold)
+    videos, data = inputs or _learned_inputs(videos_csv, features)
     if fold not in set(videos["fold"]):
         raise MerecError(
             f"fold {fold!r} is not a subject of {videos_csv} (folds: {', '.join(sorted(set(videos['fold'])))})"
         )
     options = params.learned
-    archives = feature_archives(features)
-    _needed(videos, archives)
     device = resolve_device(options.device)
     configure_torch()
+    training_videos = videos.loc[videos["fold"] != fold, "video"]
     curves: Curves = {}
     for kind in TYPES:
         seed_everything(seed, device)
-
-        def data(video: str, kind: str = kind) -> learned.VideoData:
-            arrays = load_npz(archives[video])
-            maps = load_maps(archives[video], kind)
-            return learned.load_video(arrays, maps, kind, truth[truth["video"] == video])
-
-        training = [data(v) for v in videos.loc[videos["fold"] != fold, "video"]]
+        training = [data[(video, kind)] for video in training_videos]
         map_size = int(training[0].maps.shape[-1])
         LOG.info("fold %s, seed %d, %s: training on %d videos of %d subjects", fold, seed, kind, len(training),
                  videos.loc[videos["fold"] != fold, "fold"].nunique())  # fmt: skip
         model = learned.train(training, options, seed, map_size, device)
         for video in videos.loc[videos["fold"] == fold, "video"]:
-            held_out = data(video)
+            held_out = data[(video, kind)]
             curves[(video, kind)] = (learned.curve(model, held_out, device), held_out.k)
     output.parent.mkdir(parents=True, exist_ok=True)
     write_curves(output, curves, seed, "learned")
@@ -161,9 +179,10 @@ def score_all(
     unknown = sorted(set(seeds) - set(params.learned.seeds))
     if unknown:
         raise MerecError(f"--seed {unknown[0]} is not one of spot.learned.seeds {list(params.learned.seeds)}")
+    inputs = _learned_inputs(videos_csv, features)  # read once for every fold and seed
     for one_seed in seeds:
         for one_fold in folds:
-            score_learned(videos_csv, features, folder, params, one_fold, one_seed)
+            score_learned(videos_csv, features, folder, params, one_fold, one_seed, inputs)
     return len(folds) * len(seeds)
 
 

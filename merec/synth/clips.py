@@ -298,6 +298,17 @@ def clip_pose(params: SynthParams, subject: int, filename: str) -> tuple[float, 
     return float(yaw), float(pitch)
 
 
+def expression_field(subject: Subject, aus: dict[str, float]) -> np.ndarray:
+    """The displacement field (2, H, W) of an expression (SAMM AU codes -> intensity) at unit amplitude."""
+    size = subject.depth.shape[0]
+    out = np.zeros((2, size, size), np.float32)
+    for code, intensity in aus.items():
+        number = int("".join(ch for ch in code if ch.isdigit()))
+        side = code[0] if code[0] in "LR" else ""
+        out += intensity * subject.field(subject.style.components[number], side)
+    return out
+
+
 def _static_pose(subject: Subject, clip: ClipSpec, params: SynthParams) -> np.ndarray | None:
     yaw, pitch = clip_pose(params, clip.subject, clip.filename)
     if yaw == pitch == 0:
@@ -307,13 +318,7 @@ def _static_pose(subject: Subject, clip: ClipSpec, params: SynthParams) -> np.nd
 
 
 def _render_clip(subject: Subject, clip: ClipSpec, params: SynthParams, rng: np.random.Generator) -> list[np.ndarray]:
-    size = params.frame_size
-    expression = np.zeros((2, size, size), np.float32)
-    for code, intensity in clip.aus.items():
-        number = int("".join(ch for ch in code if ch.isdigit()))
-        side = code[0] if code[0] in "LR" else ""
-        expression += intensity * subject.field(subject.style.components[number], side)
-    expression *= params.amplitude_px
+    expression = expression_field(subject, clip.aus) * params.amplitude_px
     blink_field = subject.field(BLINK) * params.blink_px
     style = subject.style
     timing = profile(params.clip_frames, clip.onset, clip.apex, clip.offset, style.rise_power, style.fall_power)

@@ -51,6 +51,7 @@ from merec.synth.clips import (
     Subject,
     au_string,
     choose_expression,
+    expression_field,
     make_subjects,
     samm_row,
     write_sheet,
@@ -221,17 +222,6 @@ def _smooth_drift(frames: int, scale: float, smooth_frames: float, rng: np.rando
     return walk / peak * scale if peak > 0 else walk
 
 
-def expression_fields(subject: Subject, aus: dict[str, float]) -> np.ndarray:
-    """The displacement field (2, H, W) of an expression at unit amplitude."""
-    size = subject.depth.shape[0]
-    out = np.zeros((2, size, size), np.float32)
-    for code, intensity in aus.items():
-        number = int("".join(ch for ch in code if ch.isdigit()))
-        side = code[0] if code[0] in "LR" else ""
-        out += intensity * subject.field(subject.style.components[number], side)
-    return out
-
-
 def frame_file(video: str, number: int, frames: int) -> str:
     """``<video>_<nnnn>.jpg``: 4 digits, more when the video needs them (the release's naming)."""
     return f"{video}_{number:0{max(4, len(str(frames)))}d}.jpg"
@@ -245,7 +235,7 @@ def render_video(subject: Subject, spec: VideoSpec, params: LongVideoParams, fol
     events = []
     for event in spec.events:
         amplitude = params.micro_amplitude_px if event.kind == "micro" else params.macro_amplitude_px
-        field_ = expression_fields(subject, event.aus) * amplitude
+        field_ = expression_field(subject, event.aus) * amplitude
         style = subject.style
         timing = profile(n, event.onset, event.apex, event.offset, style.rise_power, style.fall_power)
         events.append((field_, timing))

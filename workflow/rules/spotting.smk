@@ -100,6 +100,5 @@ rule spot_evaluate:
     log:
         "logs/{lv}/spot_evaluate.log",
     shell:
-        "python -m merec spot-evaluate --videos {input.videos} "
-        "--curves results/{wildcards.lv}/spotting/scores/" + config["spot"]["method"] + " "
+        "python -m merec spot-evaluate --videos {input.videos} --curves {input.curves} "
         "--metrics {output.metrics} --dataset {wildcards.lv} --log {log}"
