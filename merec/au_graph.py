@@ -26,7 +26,7 @@ import pandas as pd
 
 from merec.config import Params
 from merec.datasets.aus import parse_aus
-from merec.datasets.ingest import read_samples
+from merec.datasets.ingest import fitting_rows, read_samples
 from merec.errors import MerecError
 from merec.io import PathLike, atomic_dir, save_npz
 
@@ -87,9 +87,9 @@ def fold_graph(
     samples: pd.DataFrame, held_out_fold: str, aus: Sequence[int], graph: str = "cooccurrence"
 ) -> dict[str, np.ndarray]:
     """The AU graph of one fold, from the training subjects only."""
-    train = samples[samples["fold"] != held_out_fold]
-    if len(train) == len(samples):
+    if held_out_fold not in set(samples["fold"]):
         raise MerecError(f"fold {held_out_fold!r} is not a subject of the samples table")
+    train = samples[(samples["fold"] != held_out_fold) & fitting_rows(samples)]
     counts, adjacency = cooccurrence(au_matrix(train["aus"].fillna("").astype(str).tolist(), aus))
     adjacency = control_graph(adjacency, graph, held_out_fold)
     return {

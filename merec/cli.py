@@ -136,6 +136,24 @@ def _spot_evaluate(args: argparse.Namespace, params: dict[str, Any]) -> object:
     return evaluate(args.videos, args.curves, args.metrics, SpotParams.from_params(params), args.dataset)
 
 
+def _spot_clips(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.datasets.settings import IngestParams
+    from merec.spotting.recognition import write_clips
+
+    spec = dataset_spec(params, args.dataset, long_videos=True)
+    return write_clips(args.dataset, spec["format"], args.videos, args.spotted, args.output,
+                       IngestParams.from_params(params))  # fmt: skip
+
+
+def _spot_strs(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.runs import folds_root
+    from merec.spotting.recognition import strs_report
+
+    seeds = section(params, "train")["seeds"]
+    return strs_report(args.videos, args.spotted, args.samples, folds_root(args.folds), args.output, seeds,
+                       args.dataset)  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="merec", description=__doc__.split("\n\n")[0])
@@ -231,6 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--videos", required=True)
     sub.add_argument("--curves", required=True, nargs="+", help="curves.npz files, or a folder of them")
     sub.add_argument("--metrics", required=True, help="spot_metrics.json to write; the other results go beside it")
+    sub.add_argument("--dataset", default="", help="dataset name for titles")
+    sub = command("spot-clips", _spot_clips, "the spotted micro-expressions and the annotated ones as a clip dataset")
+    sub.add_argument("--dataset", required=True, help="the long-video dataset (under 'long_videos' or its catalogue)")
+    sub.add_argument("--videos", required=True, help="ingest-lv's videos.csv (intervals.csv beside it)")
+    sub.add_argument("--spotted", required=True, help="spot-evaluate's intervals.csv")
+    sub.add_argument("--output", required=True, help="samples.csv to write: data/interim/<ds>-spotted/samples.csv")
+    sub = command("spot-strs", _spot_strs, "STRS: spotting F1 x analysis F1 of the recognised spotted intervals")
+    sub.add_argument("--videos", required=True, help="ingest-lv's videos.csv (intervals.csv beside it)")
+    sub.add_argument("--spotted", required=True, help="spot-evaluate's intervals.csv")
+    sub.add_argument("--samples", required=True, help="spot-clips' samples.csv")
+    sub.add_argument("--folds", required=True, nargs="+", help="the clips dataset's training runs (folder or runs)")
+    sub.add_argument("--output", required=True, help="strs.json to write")
     sub.add_argument("--dataset", default="", help="dataset name for titles")
     return parser
 

@@ -32,7 +32,7 @@ from torch import nn
 
 from merec.checkpoints import save_state_dict
 from merec.config import Params
-from merec.datasets.ingest import read_classes, read_samples
+from merec.datasets.ingest import fitting_rows, read_classes, read_samples
 from merec.errors import MerecError
 from merec.io import PathLike, load_npz
 from merec.landmarks import MIRROR
@@ -280,7 +280,7 @@ def split_fold(samples: pd.DataFrame, fold: str, val_subjects: int, seed: int) -
     """The rows of ``fold``: the held-out subject is tested, never fitted or validated on."""
     folds = samples["fold"].to_numpy()
     test_rows = np.flatnonzero(folds == fold)
-    train_rows = np.flatnonzero(folds != fold)
+    train_rows = np.flatnonzero((folds != fold) & fitting_rows(samples))
     if len(test_rows) == 0:
         raise MerecError(
             f"fold {fold!r} has no samples with features: every clip of its subject was left out by an earlier "

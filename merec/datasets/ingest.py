@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from merec.datasets.clips import write_clip_lists
@@ -23,7 +24,10 @@ from merec.io import PathLike, write_csv, write_json
 from merec.runtime import available_threads
 
 LOG = logging.getLogger("merec.ingest")
-__all__ = ["IngestParams", "clips_folder", "read_classes", "read_samples", "run"]
+__all__ = ["PREDICT_ONLY", "IngestParams", "clips_folder", "fitting_rows", "read_classes", "read_samples", "run"]
+# Optional samples-table column: 1 marks a sample that is only ever predicted, in its own subject's fold,
+# and never fitted, validated or counted in an AU graph (the spotted intervals of spot-then-recognize).
+PREDICT_ONLY = "predict_only"
 
 
 def run(name: str, spec: Mapping[str, Any], output_csv: PathLike, params: IngestParams) -> int:
@@ -65,7 +69,16 @@ def clips_folder(samples_csv: PathLike) -> Path:
 
 def read_samples(samples_csv: PathLike) -> pd.DataFrame:
     """The samples table this stage wrote, with string ids."""
-    return pd.read_csv(samples_csv, dtype={"subject": str, "fold": str, "sample": str, "aus": str, "label": str})
+    return pd.read_csv(
+        samples_csv, dtype={"subject": str, "fold": str, "sample": str, "aus": str, "label": str, "video": str}
+    )
+
+
+def fitting_rows(samples: pd.DataFrame) -> np.ndarray:
+    """Which rows a model may be fitted on when their subject is not held out (all but ``predict_only``)."""
+    if PREDICT_ONLY not in samples.columns:
+        return np.ones(len(samples), dtype=bool)
+    return samples[PREDICT_ONLY].fillna(0).astype(int).to_numpy() == 0
 
 
 def read_classes(samples_csv: PathLike) -> list[str]:

@@ -24,7 +24,7 @@ import pandas as pd
 from merec.datasets.cells import RowProblem
 from merec.datasets.clips import write_clip_lists
 from merec.datasets.frames import list_frames
-from merec.datasets.labels import LabelMap
+from merec.datasets.labels import LabelMap, label_classes
 from merec.datasets.long_videos import LongVideos, read_casme2_lv, read_samm_lv
 from merec.datasets.settings import IngestParams
 from merec.errors import MerecError
@@ -62,6 +62,11 @@ def _labels(intervals: pd.DataFrame, fmt: str, label_set: str) -> list[str]:
         except RowProblem as exc:
             raise MerecError(f"row {row.row} (video {row.video}): {exc}") from exc
     return labels
+
+
+def label_classes_of(fmt: str, label_set: str) -> list[str]:
+    """The fixed class order of the micro-expression labels of a long-video release under ``label_set``."""
+    return label_classes(label_set, LABEL_FORMAT[fmt])
 
 
 def overlaps(intervals: pd.DataFrame) -> list[tuple[int, int, str, str]]:

@@ -40,7 +40,7 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 from merec.config import Params
-from merec.datasets.ingest import read_classes, read_samples
+from merec.datasets.ingest import fitting_rows, read_classes, read_samples
 from merec.evaluate.bootstrap import LEVEL, subject_bootstrap
 from merec.evaluate.metrics import (
     SCORES,
@@ -109,7 +109,12 @@ def run(
     samples = read_samples(samples_csv)
     classes = read_classes(samples_csv)
     folds = sorted(samples["fold"].unique())
-    predictions, unpredicted = with_unpredicted(read_predictions(folds_dir, folds, seeds), samples)
+    fitted = fitting_rows(samples)
+    if not fitted.all():  # predict-only rows (spotted intervals) are scored by their own stage
+        LOG.info("%d predict-only sample(s) are left out of the LOSO metrics", int((~fitted).sum()))
+    samples = samples[fitted]
+    found = read_predictions(folds_dir, folds, seeds)
+    predictions, unpredicted = with_unpredicted(found[found["sample"].isin(samples["sample"])], samples)
     if unpredicted:
         LOG.warning(
             "%d sample(s) have no prediction (an earlier stage skipped them) and count as errors: %s",

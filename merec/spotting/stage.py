@@ -284,6 +284,18 @@ def evaluate(
     return metrics
 
 
+def read_spotted(path: PathLike) -> pd.DataFrame:
+    """The spotted intervals :func:`evaluate` wrote (``intervals.csv``: one row per interval and seed)."""
+    file = Path(path)
+    if not file.is_file():
+        raise MerecError(f"{file} is missing; run the spotting evaluate stage (spot-evaluate)")
+    table = pd.read_csv(file, dtype={"video": str, "subject": str, "type": str})
+    missing = sorted({"video", "subject", "type", "onset", "offset", "peak", "seed"} - set(table.columns))
+    if missing:
+        raise MerecError(f"{file}: not a spotted-intervals table (no {', '.join(missing)}); rerun spot-evaluate")
+    return table
+
+
 def _with_matches(predictions: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """The predictions with the annotation row each one matched (Excel row, onset, offset) and the IoU."""
     matches = match_intervals(truth, predictions)

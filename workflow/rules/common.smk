@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from merec.config import dataset_names, dataset_spec, validate_params
+from merec.config import dataset_names, dataset_spec, spotted_dataset, validate_params
 from merec.datasets.formats import LAYOUTS
 from merec.errors import MerecError
 
@@ -39,6 +39,7 @@ DVC_DATASETS = sorted(config["datasets"])  # `dvc repro` runs these (dvc.yaml: f
 DECLARED = dataset_names(config)  # these plus the catalogue: any can be asked for by name
 LONG_VIDEOS = sorted(config.get("long_videos") or {})  # long-video datasets in dvc.yaml (spotting)
 LONG_DECLARED = sorted(LONG_VIDEOS + list(config.get("long_video_catalogue") or {}))
+SPOTTED = {spotted_dataset(lv): lv for lv in LONG_DECLARED}  # clip dataset -> its long-video dataset
 SHARDS = list(config.get("ingest", {}).get("shards", [0, 1, 2, 3]))
 # Cores of one machine (--cores); a cluster run has no such number: its jobs take 1 core unless the
 # profile's set-threads says otherwise.
@@ -74,7 +75,7 @@ for _name in sorted(set(DVC_DATASETS) - set(RUNNABLE)):
     print(f"merec: dataset {_name} is left out: {dataset_spec(config, _name)['root']} does not exist", file=sys.stderr)
 
 wildcard_constraints:
-    dataset="|".join(DECLARED),
+    dataset="|".join(DECLARED + sorted(SPOTTED)),
     lv="|".join(LONG_DECLARED) or "(?!)",
     shard="[0-9]+",
     fold="[A-Za-z0-9_.-]+",
@@ -121,6 +122,8 @@ CODE = {
     ),
     "spot_score": sources(*(f"merec/spotting/{name}" for name in ("learned.py", "peaks.py", "settings.py", "stage.py"))),
     "spot_evaluate": sources(*(f"merec/spotting/{name}" for name in ("metrics.py", "peaks.py", "settings.py", "stage.py"))),
+    "spot_clips": sources("merec/datasets", *(f"merec/spotting/{name}" for name in ("metrics.py", "recognition.py"))),
+    "spot_strs": sources("merec/runs.py", *(f"merec/spotting/{name}" for name in ("metrics.py", "recognition.py"))),
 }
 SPOT_SCORE_PARAMS = ("spot.method", "spot.baseline", "spot.learned")
 SPOT_EVALUATE_PARAMS = ("spot.method", "spot.p", "spot.control_draws", "spot.seed")
@@ -221,9 +224,17 @@ def shard_manifests(stage, dataset_folder="interim"):
     return manifests
 
 
-def fold_ids(wildcards):
-    samples = checkpoints.ingest.get(dataset=wildcards.dataset).output.samples
+def dataset_folds(dataset):
+    """The LOSO folds of a dataset, once its samples table exists (ingest, or spot_clips for a clip dataset)."""
+    if dataset in SPOTTED:
+        samples = checkpoints.spot_clips.get(lv=SPOTTED[dataset]).output.samples
+    else:
+        samples = checkpoints.ingest.get(dataset=dataset).output.samples
     return sorted(pd.read_csv(samples, dtype=str)["fold"].unique())
+
+
+def fold_ids(wildcards):
+    return dataset_folds(wildcards.dataset)
 
 
 def train_seeds():
@@ -237,6 +248,14 @@ def fold_dirs(wildcards):
         dataset=wildcards.dataset,
         seed=train_seeds(),
         fold=fold_ids(wildcards),
+    )
+
+
+def spotted_fold_dirs(wildcards):
+    """The training runs of the clip dataset of a long-video dataset: one per LOSO fold and seed."""
+    dataset = spotted_dataset(wildcards.lv)
+    return expand(
+        "results/{dataset}/folds/seed-{seed}/{fold}", dataset=dataset, seed=train_seeds(), fold=dataset_folds(dataset)
     )
 
 
@@ -283,8 +302,15 @@ def dvc_stage(job):
             return f"{name}@{lv}-{wildcards.shard}"
         if name in ("spot_baseline", "spot_learned"):
             return f"spot_score@{lv}"
-        return f"{name}@{lv}" if name in ("ingest_lv", "spot_evaluate") else None
+        return f"{name}@{lv}" if name in ("ingest_lv", "spot_evaluate", "spot_clips", "spot_strs") else None
     dataset = getattr(wildcards, "dataset", None)
+    if dataset in SPOTTED:  # the clip dataset of a long-video dataset: its own stages in dvc.yaml
+        lv = SPOTTED[dataset]
+        if lv not in (config.get("long_videos") or {}):
+            return None
+        if name in ("face", "interpolate", "magnify", "features"):
+            return f"{name}_spotted@{lv}-{wildcards.shard}"
+        return f"{name}_spotted@{lv}" if name in ("au_graph", "train") else None
     if dataset not in config["datasets"]:
         return None  # datasets of the catalogue are not in dvc.yaml
     if name in ("face", "interpolate", "magnify", "features"):
@@ -314,7 +340,8 @@ def record_in_dvc():
     """Snakemake -> DVC: the DVC stages every job of this run belongs to, recorded in dvc.lock.
 
     A training stage holds every fold and seed, so it is recorded only together with its evaluate
-    job (which needs all of them). Reads the run's jobs from Snakemake's DAG: the one use of a
+    job (which needs all of them); so are the spotter's curves with spot_evaluate and the clip
+    dataset's training with spot_strs. Reads the run's jobs from Snakemake's DAG: the one use of a
     Snakemake internal here, checked by the workflow tests.
     """
     try:
@@ -327,4 +354,6 @@ def record_in_dvc():
     stages = {s for s in stages if not s.startswith("train@") or s.split("@", 1)[1] in evaluated}
     spotted = {stage.split("@", 1)[1] for stage in stages if stage.startswith("spot_evaluate@")}
     stages = {s for s in stages if not s.startswith("spot_score@") or s.split("@", 1)[1] in spotted}
+    scored = {stage.split("@", 1)[1] for stage in stages if stage.startswith("spot_strs@")}
+    stages = {s for s in stages if not s.startswith("train_spotted@") or s.split("@", 1)[1] in scored}
     state.commit_to_dvc(stages, log=lambda text: print(text, file=sys.stderr))

@@ -25,6 +25,8 @@ checkpoint ingest:
         skipped="data/interim/{dataset}/skipped.csv",
         corrections="data/interim/{dataset}/corrections.csv",
         clips=expand("data/interim/{{dataset}}/clips/shard-{shard}.json", shard=SHARDS),
+    wildcard_constraints:
+        dataset="|".join(DECLARED),  # the clip datasets of spotting come from spot_clips
     log:
         "logs/{dataset}/ingest.log",
     threads: CORES  # hashes every frame of the dataset

@@ -1,6 +1,9 @@
 # Spotting in long videos (docs/spotting.md): the embedded long-video dataset, ingest, per-shard
 # per-frame motion features, curves (baseline, or the learned spotter per LOSO fold and seed), then
-# intervals and MEGC metrics. Targets: results/{lv}/spotting/spot_metrics.json; not part of rule all.
+# intervals and MEGC metrics; then spot-then-recognize: the spotted micro-expressions and the annotated
+# ones become the clip dataset {lv}-spotted, which the face ... train rules (preprocess.smk, model.smk)
+# run on like any dataset, and STRS scores the result. Targets: results/{lv}/spotting/spot_metrics.json,
+# results/{lv}/spotting/strs.json; not part of rule all.
 
 
 rule synth_lv:
@@ -102,3 +105,42 @@ rule spot_evaluate:
     shell:
         "python -m merec spot-evaluate --videos {input.videos} --curves {input.curves} "
         "--metrics {output.metrics} --dataset {wildcards.lv} --log {log}"
+
+
+checkpoint spot_clips:
+    input:
+        videos="data/interim/{lv}/videos.csv",
+        intervals="data/interim/{lv}/intervals.csv",
+        spotted="results/{lv}/spotting/intervals.csv",
+        params=lv_ingest_params,
+        code=code("spot_clips"),
+    output:
+        samples="data/interim/{lv}-spotted/samples.csv",
+        classes="data/interim/{lv}-spotted/classes.json",
+        skipped="data/interim/{lv}-spotted/skipped.csv",
+        clips=expand("data/interim/{{lv}}-spotted/clips/shard-{shard}.json", shard=SHARDS),
+    log:
+        "logs/{lv}/spot_clips.log",
+    threads: CORES  # hashes every frame of the clips
+    shell:
+        "python -m merec spot-clips --dataset {wildcards.lv} --videos {input.videos} --spotted {input.spotted} "
+        "--output {output.samples} --log {log}"
+
+
+rule spot_strs:
+    input:
+        videos="data/interim/{lv}/videos.csv",
+        intervals="data/interim/{lv}/intervals.csv",
+        spotted="results/{lv}/spotting/intervals.csv",
+        samples="data/interim/{lv}-spotted/samples.csv",
+        classes="data/interim/{lv}-spotted/classes.json",
+        folds=spotted_fold_dirs,
+        params=params_of("train.seeds"),
+        code=code("spot_strs"),
+    output:
+        "results/{lv}/spotting/strs.json",
+    log:
+        "logs/{lv}/spot_strs.log",
+    shell:
+        "python -m merec spot-strs --videos {input.videos} --spotted {input.spotted} --samples {input.samples} "
+        "--folds {input.folds} --output {output} --dataset {wildcards.lv} --log {log}"
