@@ -32,14 +32,16 @@ from tests.helpers.workflow import (
 
 pytestmark = pytest.mark.slow
 
+AFTER_TRAIN = {"train", "evaluate", "spot_strs"}  # spot_strs: the clip dataset of the long videos trains too
+AFTER_INTERPOLATE = {"interpolate", "magnify", "features", "strips", *AFTER_TRAIN}
 PARAM_CHANGES = {
-    "magnify.alpha": (6.0, {"magnify", "features", "train", "evaluate", "strips"}),
-    "train.lr": (0.003, {"train", "evaluate"}),
-    "train.seeds": ([0, 1], {"train", "evaluate"}),
-    "train.model": ("t3d", {"train", "evaluate"}),  # a model of another input: the features hold it already
-    "interpolate.frames": (6, {"interpolate", "magnify", "features", "train", "evaluate", "strips"}),
-    "interpolate.method": ("linear", {"interpolate", "magnify", "features", "train", "evaluate", "strips"}),
-    "face.size": (96, {"face", "interpolate", "magnify", "features", "train", "evaluate", "strips"}),
+    "magnify.alpha": (6.0, {"magnify", "features", "strips", *AFTER_TRAIN}),
+    "train.lr": (0.003, AFTER_TRAIN),
+    "train.seeds": ([0, 1], AFTER_TRAIN),
+    "train.model": ("t3d", AFTER_TRAIN),  # a model of another input: the features hold it already
+    "interpolate.frames": (6, AFTER_INTERPOLATE),
+    "interpolate.method": ("linear", AFTER_INTERPOLATE),
+    "face.size": (96, {"face", *AFTER_INTERPOLATE}),
     "report.strips": (2, {"strips"}),
 }
 EVERYTHING = (TARGET, "results/synth/strips", SPOT_TARGET)
@@ -98,6 +100,8 @@ def stage_name(job: dict[str, Any]) -> str:
     rule, wildcards = job["rule"], job["wildcards"]
     rule = {"spot_baseline": "spot_score", "spot_learned": "spot_score"}.get(rule, rule)
     dataset = wildcards.get("dataset", wildcards.get("lv"))
+    if dataset and dataset.endswith("-spotted"):  # the clip dataset of a long-video dataset: its own DVC stages
+        rule, dataset = f"{rule}_spotted", dataset.removesuffix("-spotted")
     if "shard" in wildcards:
         return f"{rule}@{dataset}-{wildcards['shard']}"
     return f"{rule}@{dataset}" if dataset else rule
@@ -161,9 +165,9 @@ def _paths(deps: list[Any]) -> list[str]:
 def normalise(command: str) -> str:
     """A Snakemake job's command as the DVC stage spells it: folders for shard and run lists, all folds."""
     command = re.sub(r"(\S+)/shard-\d+\.json(?: \1/shard-\d+\.json)+", r"\1", command)
-    command = re.sub(r"(?<!--output )(results/\w+/folds)/seed-\d+/\S+(?: \1/seed-\d+/\S+)*", r"\1", command)
+    command = re.sub(r"(?<!--output )(results/[\w.-]+/folds)/seed-\d+/\S+(?: \1/seed-\d+/\S+)*", r"\1", command)
     command = re.sub(
-        r"--fold \S+ --seed \S+ --output (results/\w+/folds)/\S+", r"--fold all --seed all --output \1", command
+        r"--fold \S+ --seed \S+ --output (results/[\w.-]+/folds)/\S+", r"--fold all --seed all --output \1", command
     )
     command = re.sub(r"(results/\w+/spotting/scores/\w+)/\S*curves\.npz(?: \1/\S*curves\.npz)*", r"\1", command)
     command = re.sub(r" --fold \S+ --seed \S+ (--log logs/\w+/spot_score)/seed-\d+/\S+\.log", r" \1.log", command)
@@ -172,10 +176,14 @@ def normalise(command: str) -> str:
 
 @pytest.fixture(scope="session")  # session: xdist may run the module in pieces
 def both(built: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], Path]:
-    # ingest is a checkpoint: the jobs after it are known once it is not to run again
+    # ingest, ingest_lv and spot_clips are checkpoints: the jobs after one are known once it is not to run again
     after_ingest = ("face", "interpolate", "magnify", "features", "au_graph", "train", "evaluate", "strips",
-                    "spot_features", "spot_baseline", "spot_evaluate")  # fmt: skip
+                    "spot_strs")  # fmt: skip
+    spotting = ("spot_features", "spot_baseline", "spot_evaluate")
     jobs = snakemake_jobs(built, "--forcerun", *after_ingest, *EVERYTHING)
+    jobs += [
+        j for j in snakemake_jobs(built, "--forcerun", *spotting, *EVERYTHING) if j["rule"] in (*spotting, "spot_clips")
+    ]
     jobs += [
         j
         for j in snakemake_jobs(built, "--forceall", *EVERYTHING)
@@ -187,6 +195,15 @@ def both(built: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], 
 def test_every_snakemake_job_belongs_to_a_dvc_stage_and_back(both) -> None:
     jobs, stages, _ = both
     assert {stage_name(job) for job in jobs} == set(stages)
+
+
+def test_every_dvc_stage_has_a_place_in_the_order_outputs_are_stamped(both) -> None:
+    """The one-state sync stamps outputs in data-flow order: a stage missing from it would look stale."""
+    sys.path.insert(0, str(REPO / "workflow" / "rules"))
+    import state
+
+    _, stages, _ = both
+    assert {name.split("@")[0] for name in stages} <= set(state.PIPELINE)
 
 
 def test_jobs_and_stages_run_the_same_commands(both) -> None:
@@ -234,7 +251,8 @@ def test_snakemake_builds_everything_then_has_nothing_to_do(built: Path) -> None
     assert metrics["n_folds"] == 3 and metrics["n_samples"] == 9
     assert planned_rules(built, *EVERYTHING) == set()
     log = (built / "first-run.log").read_text()
-    assert log.count("rule face:") == 2 and "magnet_train" not in log.split("Job stats:")[1].split("\n\n")[0]
+    # one face job per shard (2) of synth and of the long videos' clip dataset synth_lv-spotted
+    assert log.count("rule face:") == 4 and "magnet_train" not in log.split("Job stats:")[1].split("\n\n")[0]
 
 
 SMALL_HTNET = {"dims": [8, 16, 32], "heads": [1, 2, 4], "depths": [1, 1, 1]}  # HTNet's layout, a few channels
@@ -278,7 +296,7 @@ def test_snakemake_code_change_reruns_the_stage_and_what_follows(built: Path, tm
     code.write_text(code.read_text() + "\n# edited\n")
     # the spotting features compute their flow with the features stage's code
     assert planned_rules(root, *EVERYTHING) == {"features", "train", "evaluate", "spot_features", "spot_evaluate",
-                                                "spot_baseline"}  # fmt: skip
+                                                "spot_baseline", "spot_clips", "spot_strs"}  # fmt: skip
 
 
 def test_magnet_training_runs_only_when_asked(built: Path, tmp_path: Path) -> None:
@@ -286,7 +304,7 @@ def test_magnet_training_runs_only_when_asked(built: Path, tmp_path: Path) -> No
     set_param(root, "magnet_train.lr", 0.001)  # DVC retrains for this; Snakemake waits for --forcerun
     assert "magnet_train" not in planned_rules(root, *EVERYTHING)
     forced = planned_rules(root, *EVERYTHING, "--forcerun", "magnet_train")
-    assert forced == {"magnet_train", "magnify", "features", "train", "evaluate", "strips"}
+    assert forced == {"magnet_train", "magnify", "features", "train", "evaluate", "strips", "spot_strs"}
     assert "magnet_train" in dvc(root, "status", "magnet_train").stdout
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 from workspace import environment, project_files
 
 TARGET = "results/synth/loso.csv"
-SPOT_TARGET = "results/synth_lv/spotting/spot_metrics.json"  # spotting: not in rule all, built beside it
+SPOT_TARGET = "results/synth_lv/spotting/strs.json"  # spotting, then recognition: not in rule all, built beside it
 STAGES = ("synth", "ingest", "face", "interpolate", "magnify", "features", "au_graph", "train", "evaluate", "strips")
 
 
