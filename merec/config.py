@@ -73,13 +73,6 @@ def _validate(value: Any, node: Mapping[str, Any], source: str, prefix: str = ""
 def validate_params(params: Mapping[str, Any], source: str = DEFAULT_PARAMS) -> None:
     """Raise :class:`MerecError` listing every schema violation as ``section.key: problem``."""
     _validate(dict(params), schema(), source)
-    long_videos = set(params.get("long_videos") or {}) | set(params.get("long_video_catalogue") or {})
-    taken = sorted(set(dataset_names(params)) & {spotted_dataset(name) for name in long_videos})
-    if taken:
-        raise MerecError(
-            f"{source}: dataset name {taken[0]!r} is the clip dataset that spot-then-recognize makes from long-video "
-            f"dataset {taken[0].removesuffix('-spotted')!r}; give the dataset another name"
-        )
 
 
 def fill_defaults(value: Any, node: Mapping[str, Any]) -> Any:
@@ -135,7 +128,8 @@ def dataset_names(params: Mapping[str, Any]) -> list[str]:
 
 def spotted_dataset(long_videos: str) -> str:
     """The short-clip dataset made from a long-video dataset's spotting run (spot-then-recognize):
-    its annotated and its spotted micro-expressions (:mod:`merec.spotting.recognition`)."""
+    its annotated and its spotted micro-expressions (:mod:`merec.spotting.recognition`). Declared
+    dataset names have no ``-`` (the params schema), so it never takes a declared one's name."""
     return f"{long_videos}-spotted"
 
 

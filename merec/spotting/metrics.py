@@ -182,7 +182,7 @@ def strs(
     spotting = prf(len(matches), len(predictions) - len(matches), len(truth) - len(matches))
     gt_emotion = truth.loc[matches["truth"], "emotion"].to_numpy()
     recognised = predictions.loc[matches["prediction"], "emotion"].to_numpy()
-    keep = np.isin(gt_emotion, classes)
+    keep = pd.Series(gt_emotion, dtype=object).isin(classes).to_numpy()  # unlabelled (None, NaN) are not kept
     analysis = analysis_scores(gt_emotion[keep], recognised[keep], classes)
     return {"strs": spotting["f1"] * analysis["f1"], "spotting": spotting, "analysis": analysis, "classes": classes}
 

@@ -189,7 +189,7 @@ def strs_report(
     """STRS of every (spotting seed, training seed) pair, as defined and in compat mode, into ``output``."""
     truth = read_intervals(videos_csv)
     micro_truth = truth[truth["type"] == "micro"].reset_index(drop=True)
-    micro_truth["emotion"] = micro_truth["label"].replace("", None)
+    micro_truth["emotion"] = micro_truth["label"].where(micro_truth["label"] != "", None)
     spotted = read_spotted(spotted_csv)
     samples = read_samples(samples_csv)
     classes = read_classes(samples_csv)
