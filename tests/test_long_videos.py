@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from openpyxl import Workbook
 
-from merec.datasets.long_videos import read_casme2_lv, read_samm_lv
+from merec.datasets.long_videos import read_casme2_lv, read_casme3_lv, read_samm_lv
 from merec.errors import MerecError
 
 HEADER = ["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration", "Type", "Action Units",
@@ -166,3 +166,77 @@ def test_a_casme2_release_ingests_for_spotting_with_its_labels_and_shard_lists(t
     assert list(intervals["label"]) == ["negative", "positive", ""]  # CAS(ME)^2's own classes; macro: none
     (listed,) = [read_clip_list(out.with_name("videos") / "shard-0.json")]
     assert sorted(len(clip.frames) for clip in listed.clips) == [20, 120]
+
+
+def write_casme3(root: Path, micro: list[list], macro: list[list] | None, frames: dict[str, int]) -> None:
+    """CAS(ME)^3 part A as released: the ME workbook (sheet ``label``, every cell text), the MaE workbook,
+    frames ``part_A/spNO.1/a/color/1.jpg`` (unpadded)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "label"
+    sheet.append(["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"])
+    for row in micro:
+        sheet.append([str(cell) for cell in row])
+    root.mkdir(parents=True, exist_ok=True)
+    book.save(root / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx")
+    if macro is not None:
+        book = Workbook()
+        book.active.append(["sub", "seq", "onset", "apex", "offset", "emotion"])
+        for row in macro:
+            book.active.append(row)
+        book.save(root / "cas(me)3_part_A_MaE_label_JpgIndex_v2_emotion.xlsx")
+    image = np.zeros((8, 8, 3), np.uint8)
+    for folder, count in frames.items():
+        (root / "part_A" / folder / "color").mkdir(parents=True)
+        for n in range(1, count + 1):
+            cv2.imwrite(str(root / "part_A" / folder / "color" / f"{n}.jpg"), image)
+
+
+def test_casme3_part_a_reads_each_task_as_a_video_with_both_workbooks_and_the_errata(tmp_path: Path) -> None:
+    write_casme3(
+        tmp_path,
+        [
+            ["spNO.1", "a", 10, 14, 20, "4+T18", "1", "disgust"],
+            ["spNO.214", "c", 5, 10, 3460, "12", "2", "happy"],  # the release's typo: offset 34 (an erratum)
+            ["spNO.2", "e", 138, 140, 150, "4", "1", "fear"],  # occluded: the release removes it
+        ],
+        [["spNO.1", "a", 30, 40, 70, "happy"], [214, "c", 50, 60, 90, "surprise"]],
+        {"spNO.1/a": 80, "spNO.214/c": 100, "spNO.2/e": 160},
+    )
+    data = read_casme3_lv(tmp_path)
+    intervals = data.intervals
+    assert list(intervals["video"]) == ["spNO.1_a", "spNO.214_c", "spNO.1_a", "spNO.214_c"]
+    assert list(intervals["type"]) == ["micro", "micro", "macro", "macro"]
+    assert list(intervals["row"]) == [2, 3, 100_002, 100_003]  # macro rows numbered apart from the ME rows
+    assert intervals.iloc[0]["aus"] == "4+18" and intervals.iloc[1]["offset"] == 34
+    assert list(intervals["subject"].unique()) == ["casme3_lv/spNO.1", "casme3_lv/spNO.214"]
+    assert data.corrections[["row", "field", "new"]].values.tolist() == [[3, "Offset", "34"]]
+    assert data.skipped["reason"].str.contains("removed by erratum").tolist() == [True]
+    videos = data.videos.set_index("video")
+    assert videos.loc["spNO.1_a", "folder"].endswith("part_A/spNO.1/a/color") and videos.loc["spNO.1_a", "last"] == 80
+    assert set(videos["fps"]) == {30.0}
+    with pytest.raises(MerecError, match="offset 3460 is past the last frame"):  # as released, without the errata
+        read_casme3_lv(tmp_path, errata=False)
+
+
+def test_casme3_part_a_without_its_workbook_says_what_to_put_where(tmp_path: Path) -> None:
+    with pytest.raises(MerecError, match=r"no cas\(me\)3_part_A_ME_label_JpgIndex_v2.xlsx; put the CAS\(ME\)\^3"):
+        read_casme3_lv(tmp_path)
+
+
+def test_a_casme3_release_ingests_for_spotting_with_its_own_emotions_as_labels(tmp_path: Path) -> None:
+    from merec.datasets.long_ingest import label_classes_of, read_intervals, run
+    from merec.datasets.settings import IngestParams
+
+    write_casme3(tmp_path / "raw", [["spNO.1", "a", 10, 14, 20, "4", "1", "disgust"],
+                                    ["spNO.2", "b", 5, 8, 12, "12", "2", "happy"],
+                                    ["spNO.2", "b", 30, 33, 36, "1", "3", "others"]], None,
+                 {"spNO.1/a": 40, "spNO.2/b": 40})  # fmt: skip
+    out = tmp_path / "interim" / "videos.csv"
+    assert run("casme3_lv", {"format": "casme3_lv", "root": str(tmp_path / "raw")}, out,
+               IngestParams.from_mapping({"shards": [0]})) == 2  # fmt: skip
+    assert list(read_intervals(out)["label"]) == ["negative", "positive", ""]
+    emotions = ["anger", "disgust", "fear", "happy", "sad", "surprise", "others"]  # the short-clip reader's classes
+    assert label_classes_of("casme3_lv", "emotion") == emotions

@@ -25,7 +25,7 @@ from merec.datasets.cells import RowProblem
 from merec.datasets.clips import write_clip_lists
 from merec.datasets.frames import list_frames
 from merec.datasets.labels import LabelMap, label_classes
-from merec.datasets.long_videos import LongVideos, read_casme2_lv, read_samm_lv
+from merec.datasets.long_videos import LongVideos, read_casme2_lv, read_casme3_lv, read_samm_lv
 from merec.datasets.settings import IngestParams
 from merec.errors import MerecError
 from merec.io import PathLike, write_csv
@@ -33,12 +33,15 @@ from merec.runtime import available_threads
 from merec.shards import shard_of
 
 LOG = logging.getLogger("merec.ingest")
-READERS = {"samm_lv": read_samm_lv, "casme2_lv": read_casme2_lv}
-LABEL_FORMAT = {"samm_lv": "samm", "casme2_lv": "casme3c"}  # whose emotion vocabulary each release uses
+READERS = {"samm_lv": read_samm_lv, "casme2_lv": read_casme2_lv, "casme3_lv": read_casme3_lv}
+LABEL_FORMAT = {"samm_lv": "samm", "casme2_lv": "casme3c", "casme3_lv": "casme3"}  # each release's emotion vocabulary
 
 
-def load_long_videos(name: str, spec: Mapping[str, Any], on_error: str = "fail") -> LongVideos:
-    """The long-video dataset ``name`` (its ``long_videos.<name>`` entry) as tables."""
+def load_long_videos(
+    name: str, spec: Mapping[str, Any], on_error: str = "fail", errata: str = "official"
+) -> LongVideos:
+    """The long-video dataset ``name`` (its ``long_videos.<name>`` entry) as tables; ``errata``:
+    ``official`` applies a release's known corrections (CAS(ME)^3's), ``none`` reads it as released."""
     fmt = spec.get("format")
     if fmt not in READERS:
         raise MerecError(f"long video dataset {name}: unknown format {fmt!r}; choose one of {', '.join(READERS)}")
@@ -47,7 +50,7 @@ def load_long_videos(name: str, spec: Mapping[str, Any], on_error: str = "fail")
         raise MerecError(
             f"long video dataset {name}: {root} does not exist; put the release there as downloaded (docs/spotting.md)"
         )
-    return READERS[fmt](root, name, on_error, spec.get("fps"))
+    return READERS[fmt](root, name, on_error, spec.get("fps"), errata == "official")
 
 
 def _labels(intervals: pd.DataFrame, fmt: str, label_set: str) -> list[str]:
@@ -83,7 +86,7 @@ def overlaps(intervals: pd.DataFrame) -> list[tuple[int, int, str, str]]:
 def run(name: str, spec: Mapping[str, Any], output_csv: PathLike, params: IngestParams) -> int:
     """Write ``videos.csv`` (``output_csv``) and beside it ``intervals.csv``, ``corrections.csv``
     and ``skipped.csv``; returns the number of videos."""
-    data = load_long_videos(name, spec, params.on_error)
+    data = load_long_videos(name, spec, params.on_error, params.errata)
     videos = data.videos.copy()
     if videos["subject"].nunique() < 2:
         raise MerecError(f"long video dataset {name}: fewer than two subjects; leave-one-subject-out needs two")

@@ -20,6 +20,9 @@ The releases' quirks, each handled as the public spotting code does and listed i
 **CAS(ME)^2** (:func:`read_casme2_lv`): ``code_final.xlsx`` without a header row and its two
 naming sheets, frames under ``rawpic/`` (details in its docstring).
 
+**CAS(ME)^3 part A** (:func:`read_casme3_lv`): the micro-expression workbook of the short-clip
+reader and the macro-expression one, each recorded task as a video (details in its docstring).
+
 Any other problem (a missing or unreadable cell, an unknown Type, an apex outside the interval,
 an interval past the video's last frame, a missing video folder) is an error naming the row, or
 with ``on_error="skip"`` a row of ``skipped``.
@@ -39,7 +42,10 @@ from typing import Any
 import pandas as pd
 
 from merec.datasets.aus import canonical_aus
+from merec.datasets.casme3 import ANNOTATION as CASME3_MICRO
+from merec.datasets.casme3 import ERRATA as CASME3_ERRATA
 from merec.datasets.cells import RowProblem, cell_text, frame_number, is_missing, missing_frame_text, subject_number
+from merec.datasets.errata import apply_errata
 from merec.datasets.frames import list_frames
 from merec.datasets.sheets import read_records
 from merec.errors import MerecError
@@ -52,6 +58,9 @@ SAMM_CLIPS = "SAMM_Micro_FACS_Codes_v2.xlsx"  # the short-clip release: emotions
 CASME2_LV_ANNOTATION = "code_final.xlsx"
 CASME2_LV_COLUMNS = ("subject", "video", "onset", "apex", "offset", "aus", "emotion", "type")
 CASME2_LV_FPS = 30.0
+CASME3_LV_MACRO = "cas(me)3_part_A_MaE_label_JpgIndex_v2_emotion.xlsx"
+CASME3_LV_FPS = 30.0
+CASME3_MACRO_ROWS = 100_000  # macro-expression rows are numbered this plus their Excel row
 INTERVAL_COLUMNS = ("row", "subject", "video", "onset", "apex", "offset", "type", "emotion", "aus")
 SKIP_COLUMNS = ("row", "video", "reason")
 VIDEO_COLUMNS = ("video", "subject", "folder", "frames", "first", "last", "fps")
@@ -140,10 +149,11 @@ def release_fps(root: Path, published: float) -> float:
 
 
 def read_samm_lv(
-    root: str | Path, dataset: str = "samm_lv", on_error: str = "fail", fps: float | None = None
+    root: str | Path, dataset: str = "samm_lv", on_error: str = "fail", fps: float | None = None, errata: bool = True
 ) -> LongVideos:
     """The SAMM Long Videos release at ``root`` as tables (see the module docstring); ``fps``
-    overrides the release's frame rate (200, or the synthetic release's own)."""
+    overrides the release's frame rate (200, or the synthetic release's own); the release has no
+    errata list (``errata`` is there for a common signature)."""
     root = Path(root)
     path = samm_lv_annotation(root)
     records = read_records(
@@ -168,7 +178,7 @@ def read_samm_lv(
 
 
 def read_casme2_lv(
-    root: str | Path, dataset: str = "casme2_lv", on_error: str = "fail", fps: float | None = None
+    root: str | Path, dataset: str = "casme2_lv", on_error: str = "fail", fps: float | None = None, errata: bool = True
 ) -> LongVideos:
     """The CAS(ME)^2 release at ``root`` (``code_final.xlsx`` and ``rawpic/``) as tables.
 
@@ -178,7 +188,8 @@ def read_casme2_lv(
     maps the subject number to its folder (``[15, 's15', 1]``: subject 1 is ``s15``), sheet
     ``naming rule2`` the clip to its code (``0401``, ``anger1``). Frames:
     ``rawpic/s15/15_0401girlcrashing/img001.jpg`` (1-based, 30 fps); a video is
-    ``<folder number>_<code>`` (``15_0401``). Offsets of 0 take the apex (listed).
+    ``<folder number>_<code>`` (``15_0401``). Offsets of 0 take the apex (listed). No errata list is
+    known for this release (``errata`` is there for a common signature).
     """
     root = Path(root)
     path = root / CASME2_LV_ANNOTATION
@@ -221,6 +232,77 @@ def read_casme2_lv(
                          record["aus"])  # fmt: skip
 
     return collect(path, records, fields, fps or CASME2_LV_FPS, on_error)
+
+
+def _casme3_subject(value: Any) -> str:
+    """``spNO.1`` as released; a bare number (as some copies of the macro workbook have) gets the prefix."""
+    text = cell_text(value)
+    return f"spNO.{int(float(text))}" if text.replace(".", "", 1).isdigit() else text
+
+
+def read_casme3_lv(
+    root: str | Path, dataset: str = "casme3_lv", on_error: str = "fail", fps: float | None = None, errata: bool = True
+) -> LongVideos:
+    """CAS(ME)^3 part A at ``root`` as long videos: each recorded task ``part_A/spNO.1/a/color/<n>.jpg``
+    (``part_A/`` optional; 1-based, unpadded, 30 fps) is a video ``spNO.1_a``.
+
+    Micro-expressions come from the short-clip reader's workbook
+    ``cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx`` (Subject, Filename, Onset, Apex, Offset, AU,
+    emotion) with the same official errata (:data:`merec.datasets.casme3.ERRATA`, unless ``errata``
+    is false; listed in ``corrections``, removed rows in ``skipped``); macro-expressions from
+    ``cas(me)3_part_A_MaE_label_JpgIndex_v2_emotion.xlsx`` (sub, seq, onset, apex, offset,
+    emotion) when it is there. A macro row's ``row`` is 100000 plus its Excel row. The release's
+    frame drops are left to the spotting features, which skip missing frames and name them.
+    """
+    root = Path(root)
+    micro_path = root / CASME3_MICRO
+    if not micro_path.is_file():
+        raise MerecError(
+            f"{root}: no {CASME3_MICRO}; put the CAS(ME)^3 part A release there as downloaded (the label "
+            "workbooks and the part_A folder of frames)"
+        )
+    frames_root = root / "part_A" if (root / "part_A").is_dir() else root
+    rate = fps or CASME3_LV_FPS
+    errata_fixes, removed, kept = [], [], []
+    columns = ("Subject", "Filename", "Onset", "Apex", "Offset")
+    for row, record in read_records(micro_path, columns, sheet="label", optional=("AU", "emotion")):
+        made, gone = apply_errata(record, CASME3_ERRATA if errata else ())
+        video = f"{_casme3_subject(record['Subject'])}_{cell_text(record['Filename'])}"
+        if gone:
+            removed.append((row, video, f"removed by erratum: {gone}"))
+            continue
+        errata_fixes += [(row, video, fix["field"], fix["old"], fix["new"], fix["source"]) for fix in made]
+        kept.append((row, record))
+
+    def fields_of(kind: str, subject_key: str, task_key: str, cells: tuple[str, str, str], aus_key: str):
+        def fields(record: dict[str, Any]) -> RowFields:
+            subject, task = _casme3_subject(record[subject_key]), cell_text(record[task_key])
+            if not subject or not task:
+                raise RowProblem("no subject or task (Filename) in the row")
+            return RowFields(f"{dataset}/{subject}", f"{subject}_{task}", frames_root / subject / task / "color",
+                             f"{subject} {task}", kind, tuple(record[c] for c in cells),  # type: ignore[arg-type]
+                             cell_text(record.get("emotion")).casefold(), record.get(aus_key))  # fmt: skip
+
+        return fields
+
+    parts = [collect(micro_path, kept, fields_of("micro", "Subject", "Filename", columns[2:], "AU"), rate, on_error)]
+    macro_path = root / CASME3_LV_MACRO
+    if macro_path.is_file():
+        records = read_records(macro_path, ("sub", "seq", "onset", "apex", "offset"), optional=("emotion", "AU"))
+        macro = collect(macro_path, records, fields_of("macro", "sub", "seq", ("onset", "apex", "offset"), "AU"),
+                        rate, on_error)  # fmt: skip
+        parts.append(LongVideos(macro.videos, macro.intervals.assign(row=macro.intervals["row"] + CASME3_MACRO_ROWS),
+                                macro.corrections.assign(row=macro.corrections["row"] + CASME3_MACRO_ROWS),
+                                macro.skipped.assign(row=macro.skipped["row"] + CASME3_MACRO_ROWS)))  # fmt: skip
+    corrections = pd.DataFrame(errata_fixes, columns=CORRECTION_COLUMNS)
+    return LongVideos(
+        videos=pd.concat([p.videos for p in parts]).drop_duplicates("video").sort_values("video", ignore_index=True),
+        intervals=pd.concat([p.intervals for p in parts], ignore_index=True),
+        corrections=pd.concat([corrections, *(p.corrections for p in parts)], ignore_index=True),
+        skipped=pd.concat(
+            [pd.DataFrame(removed, columns=SKIP_COLUMNS), *(p.skipped for p in parts)], ignore_index=True
+        ),
+    )
 
 
 def collect(
