@@ -178,3 +178,24 @@ def test_spot_clips_without_a_spotting_run_names_the_file_and_the_stage(spotting
     assert code == 2
     assert f"{paths['spotted']} is missing; run the spotting evaluate stage" in capsys.readouterr().err
     assert not paths["samples"].parent.exists()
+
+
+@pytest.mark.parametrize("policy", ["estimate", "skip", "fail"])
+def test_an_annotated_clip_without_an_apex_follows_ingest_missing_apex(spotting_run, policy: str) -> None:
+    paths = spotting_run
+    truth = TRUTH.astype({"apex": object})
+    truth.loc[0, "apex"] = None  # row 11: apex not annotated (SAMM-LV's -1)
+    write_csv(paths["videos"].with_name("intervals.csv"), truth)
+    params = IngestParams.from_mapping({"missing_apex": policy})
+    if policy == "fail":
+        with pytest.raises(MerecError, match="row 11 .* has no apex; set ingest.missing_apex"):
+            write_clips("lv", "samm_lv", paths["videos"], paths["spotted"], paths["samples"], params)
+        return
+    write_clips("lv", "samm_lv", paths["videos"], paths["spotted"], paths["samples"], params)
+    samples = read_samples(paths["samples"]).set_index("sample")
+    sample = sample_id("lv/001", "001_1-row11")
+    if policy == "estimate":
+        assert 5 <= samples.loc[sample, "apex"] <= 12
+    else:
+        assert sample not in samples.index
+        assert "ingest.missing_apex: skip" in paths["samples"].with_name("skipped.csv").read_text()

@@ -6,7 +6,9 @@
 interpolate, magnify, features, AU-graph and training stages run on it unchanged:
 
 * every annotated micro-expression with a label (``ingest.label_set``): onset, apex and offset as
-  annotated. These are what the recogniser of each LOSO fold is fitted on (training subjects only);
+  annotated (an apex not annotated follows ``ingest.missing_apex``: estimated from the flow, as
+  ingest does, or the clip skipped, or an error). These are what the recogniser of each LOSO fold
+  is fitted on (training subjects only);
 * every spotted micro interval that overlaps a labelled annotated micro-expression of its video
   with IoU >= 0.5 (the MEGC true-positive rule; over every spotting seed, each interval once):
   onset and offset as spotted, the apex at the curve's peak, the label of the best-overlapping
@@ -36,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from merec.config import spotted_dataset
+from merec.datasets.apex import flow_apex
 from merec.datasets.clips import write_clip_lists
 from merec.datasets.frames import fill_gaps, list_frames
 from merec.datasets.ids import sample_id
@@ -67,6 +70,12 @@ def _best_match(spotted: pd.Series, truth: pd.DataFrame) -> tuple[pd.Series | No
     return (best, best_iou) if best_iou >= IOU_THRESHOLD else (None, best_iou)
 
 
+def _frame_or_none(value: object) -> int | None:
+    """An apex cell of ``intervals.csv``: None when not annotated (empty)."""
+    text = str(value).strip()
+    return None if text in ("", "nan", "None", "<NA>") else int(float(text))
+
+
 def spotted_key(video: str, onset: int, offset: int, peak: int) -> str:
     """The sample id part of a spotted interval (its video and frames)."""
     return f"{video}-spot{onset}-{offset}-{peak}"
@@ -80,7 +89,7 @@ def clip_rows(name: str, videos: pd.DataFrame, truth: pd.DataFrame, spotted: pd.
     for gt in labelled.itertuples(index=False):
         rows.append({
             "subject": gt.subject, "fold": gt.fold, "clip": f"{gt.video}-row{gt.row}", "video": gt.video,
-            "onset": int(gt.onset), "apex": int(gt.apex), "offset": int(gt.offset), "emotion": gt.emotion,
+            "onset": int(gt.onset), "apex": _frame_or_none(gt.apex), "offset": int(gt.offset), "emotion": gt.emotion,
             "label": gt.label, "aus": gt.aus, "truth_row": int(gt.row), PREDICT_ONLY: 0,
         })  # fmt: skip
     micro = spotted[spotted["type"] == "micro"].drop_duplicates(["video", "onset", "offset", "peak"])
@@ -113,17 +122,36 @@ def write_clips(
     videos, truth, spotted = read_videos(videos_csv), read_intervals(videos_csv), read_spotted(spotted_csv)
     table = clip_rows(name, videos, truth, spotted)
     frames_of = {video: list_frames(folder) for video, folder in zip(videos["video"], videos["folder"], strict=True)}
-    frames, kept, skipped = {}, [], []
+    frames, kept, skipped, estimated = {}, [], [], []
+
+    def skip(row: pd.Series, reason: str) -> None:
+        skipped.append({"dataset": name, "row": row["truth_row"], "subject": row["subject"], "sample": row["sample"],
+                        "reason": reason})  # fmt: skip
+
     for position, row in table.iterrows():
         present = frames_of[row["video"]]
         if row["onset"] not in present or row["offset"] not in present:
-            reason = f"frame {row['onset'] if row['onset'] not in present else row['offset']} of the clip is missing"
-            skipped.append({"dataset": name, "row": row["truth_row"], "subject": row["subject"],
-                            "sample": row["sample"], "reason": reason})  # fmt: skip
+            skip(row, f"frame {row['onset'] if row['onset'] not in present else row['offset']} of the clip is missing")
             continue
-        frames[row["sample"]] = fill_gaps(present, int(row["onset"]), int(row["offset"]))
+        paths = fill_gaps(present, int(row["onset"]), int(row["offset"]))
+        if pd.isna(row["apex"]):  # an annotated interval without an apex: ingest.missing_apex
+            if params.missing_apex == "fail":
+                raise MerecError(
+                    f"{name}: row {row['truth_row']} (video {row['video']}) has no apex; set ingest.missing_apex: "
+                    "estimate to estimate it from the frames, or skip"
+                )
+            if params.missing_apex == "skip":
+                skip(row, "apex is not annotated; ingest.missing_apex: skip")
+                continue
+            table.loc[position, "apex"] = int(row["onset"]) + flow_apex(paths)
+            estimated.append(row["sample"])
+        frames[row["sample"]] = paths
         kept.append(position)
     table = table.loc[kept].reset_index(drop=True)
+    table["apex"] = table["apex"].astype(int)
+    if estimated:
+        LOG.info("%s: apex estimated from the flow for %d annotated clip(s) without one: %s", name, len(estimated),
+                 ", ".join(estimated[:10]))  # fmt: skip
     fitted = table[table[PREDICT_ONLY] == 0]
     if fitted["fold"].nunique() < 2:
         raise MerecError(
