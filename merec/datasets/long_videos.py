@@ -93,6 +93,14 @@ def samm_lv_annotation(root: Path) -> Path:
     return found[-1][1]
 
 
+def _annotation(root: Path, name: str, release: str, contents: str) -> Path:
+    """The annotation file ``name`` of a release at ``root``; an error saying what to put there if it is missing."""
+    path = root / name
+    if not path.is_file():
+        raise MerecError(f"{root}: no {name}; put the {release} release there as downloaded ({contents})")
+    return path
+
+
 def _interval_type(value: Any) -> str:
     text = cell_text(value).casefold()
     if text.startswith("micro"):
@@ -192,12 +200,7 @@ def read_casme2_lv(
     known for this release (``errata`` is there for a common signature).
     """
     root = Path(root)
-    path = root / CASME2_LV_ANNOTATION
-    if not path.is_file():
-        raise MerecError(
-            f"{root}: no {CASME2_LV_ANNOTATION}; put the CAS(ME)^2 release there as downloaded "
-            "(code_final.xlsx and the rawpic folder of frames)"
-        )
+    path = _annotation(root, CASME2_LV_ANNOTATION, "CAS(ME)^2", "code_final.xlsx and the rawpic folder of frames")
     with pd.ExcelFile(path, engine="calamine") as book:
         sheets = [str(name) for name in book.sheet_names]
     for needed in ("naming rule1", "naming rule2"):
@@ -255,12 +258,9 @@ def read_casme3_lv(
     frame drops are left to the spotting features, which skip missing frames and name them.
     """
     root = Path(root)
-    micro_path = root / CASME3_MICRO
-    if not micro_path.is_file():
-        raise MerecError(
-            f"{root}: no {CASME3_MICRO}; put the CAS(ME)^3 part A release there as downloaded (the label "
-            "workbooks and the part_A folder of frames)"
-        )
+    micro_path = _annotation(
+        root, CASME3_MICRO, "CAS(ME)^3 part A", "the label workbooks and the part_A folder of frames"
+    )
     frames_root = root / "part_A" if (root / "part_A").is_dir() else root
     rate = fps or CASME3_LV_FPS
     errata_fixes, removed, kept = [], [], []
