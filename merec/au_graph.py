@@ -26,6 +26,7 @@ import pandas as pd
 
 from merec.config import Params
 from merec.datasets.aus import parse_aus
+from merec.datasets.ids import ALL_SUBJECTS
 from merec.datasets.ingest import fitting_rows, read_samples
 from merec.errors import MerecError
 from merec.io import PathLike, atomic_dir, save_npz
@@ -87,9 +88,9 @@ def fold_graph(
     samples: pd.DataFrame, held_out_fold: str, aus: Sequence[int], graph: str = "cooccurrence"
 ) -> dict[str, np.ndarray]:
     """The AU graph of one fold, from the training subjects only."""
-    if held_out_fold not in set(samples["fold"]):
+    if held_out_fold != ALL_SUBJECTS and held_out_fold not in set(samples["fold"]):
         raise MerecError(f"fold {held_out_fold!r} is not a subject of the samples table")
-    train = samples[(samples["fold"] != held_out_fold) & fitting_rows(samples)]
+    train = samples[(samples["fold"] != held_out_fold) & fitting_rows(samples)]  # ALL_SUBJECTS: every subject
     counts, adjacency = cooccurrence(au_matrix(train["aus"].fillna("").astype(str).tolist(), aus))
     adjacency = control_graph(adjacency, graph, held_out_fold)
     return {
@@ -107,7 +108,7 @@ def run(samples_csv: PathLike, output_dir: PathLike, params: AuGraphParams) -> i
     samples = read_samples(samples_csv)
     folds = sorted(samples["fold"].unique())
     with atomic_dir(output_dir) as tmp:
-        for fold in folds:
+        for fold in [*folds, ALL_SUBJECTS]:  # and the graph of every subject, for the recogniser of train_all
             save_npz(Path(tmp) / f"{fold}.npz", **fold_graph(samples, fold, aus, params.graph))
     LOG.info("wrote %s AU graphs of %d folds over AUs %s", params.graph, len(folds), list(aus))
     return len(folds)

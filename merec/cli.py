@@ -154,6 +154,14 @@ def _spot_strs(args: argparse.Namespace, params: dict[str, Any]) -> object:
                        args.dataset)  # fmt: skip
 
 
+def _export(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.bundle import export
+
+    path = export(args.run, args.output, params)
+    LOG.info("bundle written to %s (load it with merec.bundle.load_bundle)", path)
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="merec", description=__doc__.split("\n\n")[0])
@@ -201,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the run's folder for one fold and one seed; with --fold all or --seed all, the folds folder "
         "that holds seed-<S>/<fold>/",
     )
-    sub.add_argument("--fold", required=True, help="fold id (see samples.csv) or 'all'")
+    sub.add_argument("--fold", required=True, help="a fold of samples.csv, all (every fold), all-subjects (none out)")
     sub.add_argument("--seed", default="all", help="one of train.seeds, or 'all' (default)")
     sub = command("magnet-train", _magnet_train, "train MagNet on synthetic magnification pairs")
     sub.add_argument(
@@ -250,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--curves", required=True, nargs="+", help="curves.npz files, or a folder of them")
     sub.add_argument("--metrics", required=True, help="spot_metrics.json to write; the other results go beside it")
     sub.add_argument("--dataset", default="", help="dataset name for titles")
+    sub = command("export", _export, "a bundle of the recogniser trained on every subject, with its params")
+    sub.add_argument("--run", required=True, help="results/<ds>, the dataset's results (train_all's model/ in it)")
+    sub.add_argument("--output", required=True, help="the bundle folder to write, e.g. model.merec")
     sub = command("spot-clips", _spot_clips, "the spotted micro-expressions and the annotated ones as a clip dataset")
     sub.add_argument("--dataset", required=True, help="the long-video dataset (under 'long_videos' or its catalogue)")
     sub.add_argument("--videos", required=True, help="ingest-lv's videos.csv (intervals.csv beside it)")

@@ -32,6 +32,7 @@ from torch import nn
 
 from merec.checkpoints import save_state_dict
 from merec.config import Params
+from merec.datasets.ids import ALL_SUBJECTS
 from merec.datasets.ingest import fitting_rows, read_classes, read_samples
 from merec.errors import MerecError
 from merec.io import PathLike, load_npz
@@ -277,11 +278,14 @@ def _evaluate_rows(
 
 
 def split_fold(samples: pd.DataFrame, fold: str, val_subjects: int, seed: int) -> FoldSplit:
-    """The rows of ``fold``: the held-out subject is tested, never fitted or validated on."""
+    """The rows of ``fold``: the held-out subject is tested, never fitted or validated on.
+
+    ``fold`` :data:`ALL_SUBJECTS` holds nobody out: every subject is fitted (or validated) on and
+    nothing is tested (train_all: the recogniser of a bundle)."""
     folds = samples["fold"].to_numpy()
     test_rows = np.flatnonzero(folds == fold)
     train_rows = np.flatnonzero((folds != fold) & fitting_rows(samples))
-    if len(test_rows) == 0:
+    if len(test_rows) == 0 and fold != ALL_SUBJECTS:
         raise MerecError(
             f"fold {fold!r} has no samples with features: every clip of its subject was left out by an earlier "
             "stage (the reasons are in that stage's shard manifests and the training log); fix those clips, or "
@@ -453,8 +457,10 @@ def train_fold(
         fitted = _fit(
             model, params, prepared(split.fit_rows), val, criterion, extras, partners, seed, f"train {fold} seed {seed}"
         )
-    predictions = _predict(
-        model, _to_tensors(inputs, split.test_rows, scales, device) | extras, samples, split, classes
+    predictions = (
+        _predict(model, _to_tensors(inputs, split.test_rows, scales, device) | extras, samples, split, classes)
+        if len(split.test_rows)
+        else pd.DataFrame(columns=["sample", "subject", "fold", "label", "predicted", *(f"p_{c}" for c in classes)])
     )
     info = {
         "fold": fold,
@@ -472,6 +478,9 @@ def train_fold(
         "chosen_epoch": fitted.chosen_epoch,
         "stopped_early": fitted.stopped_early,
         "input_scales": {k: v.tolist() for k, v in scales.items()},
+        "input_shapes": {key: list(value) for key, value in shapes.items()},
+        "model_context": context,
+        "adjacency": None if adjacency is None else np.asarray(adjacency).round(6).tolist(),
         "train_seconds": round(time.perf_counter() - started, 3),
         "torch": torch.__version__,
         "versions": software_versions(),
@@ -582,9 +591,12 @@ def run(
     samples = read_samples(samples_csv)
     classes = read_classes(samples_csv)
     seeds = select_seeds(params, seed)
-    if fold != "all" and fold not in set(samples["fold"]):
+    if ALL_SUBJECTS in set(samples["fold"]):
+        raise MerecError(f"{samples_csv}: a fold is named {ALL_SUBJECTS!r}, the name of the run on every subject")
+    if fold not in ("all", ALL_SUBJECTS) and fold not in set(samples["fold"]):
         raise MerecError(
-            f"fold {fold!r} is not in {samples_csv}; folds are: {', '.join(sorted(samples['fold'].unique()))}"
+            f"fold {fold!r} is not in {samples_csv}; folds are: {', '.join(sorted(samples['fold'].unique()))} "
+            f"(or {ALL_SUBJECTS}: every subject fitted, nothing held out)"
         )
     loaded = load_features(samples, features)
     folds = sorted(samples["fold"].unique()) if fold == "all" else [fold]

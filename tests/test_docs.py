@@ -234,6 +234,17 @@ def test_the_spotting_table_and_defaults_come_from_the_spotting_record() -> None
     assert published_sentence(published) in " ".join((REPO / "docs/spotting.md").read_text().split())
 
 
+def test_the_strs_table_comes_from_its_record() -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from strs import table
+
+    record = json.loads((REPO / "benchmarks/results/strs.json").read_text())
+    for path in ("README.md", "docs/spotting.md"):
+        text = (REPO / path).read_text()
+        assert table(record) in text and record["command"] in text and record["date"] in text, path
+    assert record["params"]["spot"] == yaml.safe_load((REPO / "params.yaml").read_text())["spot"]  # the defaults
+
+
 def test_the_spotting_docs_quote_the_throughput_record() -> None:
     sys.path.insert(0, str(REPO / "benchmarks"))
     from spot_throughput import sentence

@@ -20,6 +20,7 @@ import pytest
 
 from merec.shards import shard_of
 from tests.helpers.workflow import (
+    MODEL_TARGET,
     SPOT_TARGET,
     TARGET,
     clone,
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.slow
 EVERYTHING = (TARGET, "results/synth/strips")
 SPOTTED_AFTER_MAGNIFY = {"magnify_spotted", "features_spotted", "train_spotted", "spot_strs"}  # the clip dataset's
 DVC_CHANGES = {  # train-only changes: test_exp_apply_and_checkout_then_snakemake_plans_only_what_differs
-    "magnify.alpha": (6.0, {"magnify", "features", "train", "evaluate", "strips", *SPOTTED_AFTER_MAGNIFY}),
+    "magnify.alpha": (6.0, {"magnify", "features", "train", "train_all", "evaluate", "strips", *SPOTTED_AFTER_MAGNIFY}),
 }
 RESULT_FILES = ("metrics.json", "predictions.csv", "loso.csv", "per_class.csv", "plots/confusion.csv")
 
@@ -68,7 +69,7 @@ def test_exp_apply_and_checkout_then_snakemake_plans_only_what_differs(built: Pa
     root = clone(built, tmp_path)
     baseline = (root / "results/synth/metrics.json").read_text()
     ran = dvc_ran(dvc(root, "exp", "run", "-S", "train.lr=0.003", "-n", "lr3").stdout)
-    assert ran == {"train", "evaluate", "train_spotted", "spot_strs"}  # the long videos' recogniser trains too
+    assert ran == {"train", "train_all", "evaluate", "train_spotted", "spot_strs"}  # the long videos' recogniser too
     experiment = (root / "results/synth/metrics.json").read_text()
     # back to the committed state: git for params and dvc.lock, DVC for the outputs
     run(root, "git", "checkout", "--", ".")
@@ -89,7 +90,7 @@ def test_a_checkout_with_what_dvc_made_but_no_snakemake_records_has_nothing_to_r
     The params files that input functions write (each dataset's ingest params) must not look newer."""
     root = clone(built, tmp_path)
     shutil.rmtree(root / ".snakemake")
-    assert planned_rules(root, *EVERYTHING, SPOT_TARGET) == set()
+    assert planned_rules(root, *EVERYTHING, SPOT_TARGET, MODEL_TARGET) == set()
 
 
 def test_a_fresh_clone_holds_the_shipped_magnet_weights_as_up_to_date(tmp_path: Path) -> None:

@@ -386,3 +386,14 @@ def test_the_shuffled_label_control_falls_to_chance_and_keeps_the_true_test_labe
     assert shuffled["label"].tolist() == real["label"].tolist()  # the held-out labels are the true ones
     accuracy = (shuffled["predicted"] == shuffled["label"]).mean()
     assert accuracy < 0.6  # 48 clips, 3 classes: chance is 1/3; learning the real labels gives 1.0
+
+
+def test_the_run_on_every_subject_fits_them_all_and_predicts_nothing() -> None:
+    from merec.datasets.ids import ALL_SUBJECTS
+
+    features = toy_features()
+    result = train_fold(features, CLASSES, ALL_SUBJECTS, params())
+    assert result.predictions.empty and result.info["n_test"] == 0
+    assert result.info["n_train"] == len(features.samples)
+    assert result.info["train_subjects"] == sorted(features.samples["subject"].unique())
+    assert set(result.info["input_shapes"]) >= {"apex"} and "roi_names" in result.info["model_context"]

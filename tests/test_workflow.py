@@ -18,6 +18,7 @@ import yaml
 
 from tests.helpers import REPO
 from tests.helpers.workflow import (
+    MODEL_TARGET,
     SPOT_TARGET,
     TARGET,
     clone,
@@ -32,7 +33,7 @@ from tests.helpers.workflow import (
 
 pytestmark = pytest.mark.slow
 
-AFTER_TRAIN = {"train", "evaluate", "spot_strs"}  # spot_strs: the clip dataset of the long videos trains too
+AFTER_TRAIN = {"train", "train_all", "evaluate", "spot_strs"}  # spot_strs: the long videos' clip dataset trains too
 AFTER_INTERPOLATE = {"interpolate", "magnify", "features", "strips", *AFTER_TRAIN}
 PARAM_CHANGES = {
     "magnify.alpha": (6.0, {"magnify", "features", "strips", *AFTER_TRAIN}),
@@ -44,7 +45,7 @@ PARAM_CHANGES = {
     "face.size": (96, {"face", *AFTER_INTERPOLATE}),
     "report.strips": (2, {"strips"}),
 }
-EVERYTHING = (TARGET, "results/synth/strips", SPOT_TARGET)
+EVERYTHING = (TARGET, "results/synth/strips", SPOT_TARGET, MODEL_TARGET)
 
 
 def minimal_workflow(tmp_path: Path) -> Path:
@@ -177,8 +178,8 @@ def normalise(command: str) -> str:
 @pytest.fixture(scope="session")  # session: xdist may run the module in pieces
 def both(built: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], Path]:
     # ingest, ingest_lv and spot_clips are checkpoints: the jobs after one are known once it is not to run again
-    after_ingest = ("face", "interpolate", "magnify", "features", "au_graph", "train", "evaluate", "strips",
-                    "spot_strs")  # fmt: skip
+    after_ingest = ("face", "interpolate", "magnify", "features", "au_graph", "train", "train_all", "evaluate",
+                    "strips", "spot_strs")  # fmt: skip
     spotting = ("spot_features", "spot_baseline", "spot_evaluate")
     jobs = snakemake_jobs(built, "--forcerun", *after_ingest, *EVERYTHING)
     jobs += [
@@ -296,7 +297,7 @@ def test_snakemake_code_change_reruns_the_stage_and_what_follows(built: Path, tm
     code.write_text(code.read_text() + "\n# edited\n")
     # the spotting features compute their flow with the features stage's code
     assert planned_rules(root, *EVERYTHING) == {"features", "train", "evaluate", "spot_features", "spot_evaluate",
-                                                "spot_baseline", "spot_clips", "spot_strs"}  # fmt: skip
+                                                "spot_baseline", "spot_clips", "spot_strs", "train_all"}  # fmt: skip
 
 
 def test_magnet_training_runs_only_when_asked(built: Path, tmp_path: Path) -> None:
@@ -304,7 +305,7 @@ def test_magnet_training_runs_only_when_asked(built: Path, tmp_path: Path) -> No
     set_param(root, "magnet_train.lr", 0.001)  # DVC retrains for this; Snakemake waits for --forcerun
     assert "magnet_train" not in planned_rules(root, *EVERYTHING)
     forced = planned_rules(root, *EVERYTHING, "--forcerun", "magnet_train")
-    assert forced == {"magnet_train", "magnify", "features", "train", "evaluate", "strips", "spot_strs"}
+    assert forced == {"magnet_train", "magnify", "features", "strips", *AFTER_TRAIN}
     assert "magnet_train" in dvc(root, "status", "magnet_train").stdout
 
 

@@ -7,6 +7,8 @@ import re
 from merec.errors import MerecError
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+#: Not a fold: the name of the run fitted on every subject (train_all, the recogniser a bundle ships).
+ALL_SUBJECTS = "all-subjects"
 
 
 def is_safe_id(value: str) -> bool:

@@ -315,7 +315,7 @@ def dvc_stage(job):
         return None  # datasets of the catalogue are not in dvc.yaml
     if name in ("face", "interpolate", "magnify", "features"):
         return f"{name}@{dataset}-{wildcards.shard}"
-    if name in ("ingest", "au_graph", "train", "evaluate", "strips"):
+    if name in ("ingest", "au_graph", "train", "train_all", "evaluate", "strips"):
         return f"{name}@{dataset}"
     return None
 

@@ -1,4 +1,5 @@
-# Leave-one-subject-out training (one job per fold and seed of train.seeds) and pooled evaluation.
+# Leave-one-subject-out training (one job per fold and seed of train.seeds) and pooled evaluation;
+# train_all: the recogniser fitted on every subject (results/{dataset}/model, what `merec export` ships).
 
 
 rule train:
@@ -20,6 +21,27 @@ rule train:
     shell:
         "python -m merec train --samples {input.samples} --features {input.features} --au-graph {input.au_graph}"
         " --fold {wildcards.fold} --seed {wildcards.seed} --output {output} --log {log}"
+
+
+rule train_all:
+    input:
+        samples="data/interim/{dataset}/samples.csv",
+        classes="data/interim/{dataset}/classes.json",
+        features=shard_manifests("features", "processed"),
+        au_graph="data/processed/{dataset}/au_graph",
+        pretrained=pretrained_weights,
+        params=params_of("train"),
+        code=code("train"),
+    output:
+        directory("results/{dataset}/model"),
+    log:
+        "logs/{dataset}/train_all.log",
+    threads: 1  # as a fold job: its numbers never depend on the cores
+    resources:
+        **train_resources(),
+    shell:
+        "python -m merec train --samples {input.samples} --features {input.features} --au-graph {input.au_graph}"
+        " --fold all-subjects --seed all --output {output} --log {log}"
 
 
 rule evaluate:
