@@ -116,7 +116,9 @@ def samm(built: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, s
     shutil.copytree(root / "data/raw/synth", root / "data/raw/samm")  # the synthetic data is in SAMM's layout
     set_param(root, "datasets.samm", {"format": "samm", "root": "data/raw/samm"})  # in `datasets:`: DVC runs it too
     run(root, *command)
-    snakemake(root, "results/samm/strips")  # all of the dataset's stages, as `dvc repro` knows them
+    snakemake(
+        root, "results/samm/strips", "results/samm/model"
+    )  # all of the dataset's stages, as `dvc repro` knows them
     return root, message
 
 

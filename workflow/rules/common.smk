@@ -356,4 +356,5 @@ def record_in_dvc():
     stages = {s for s in stages if not s.startswith("spot_score@") or s.split("@", 1)[1] in spotted}
     scored = {stage.split("@", 1)[1] for stage in stages if stage.startswith("spot_strs@")}
     stages = {s for s in stages if not s.startswith("train_spotted@") or s.split("@", 1)[1] in scored}
-    state.commit_to_dvc(stages, log=lambda text: print(text, file=sys.stderr))
+    ran = {dvc_stage(job) for job in workflow.dag.finished_jobs} - {None}
+    state.commit_to_dvc(stages, log=lambda text: print(text, file=sys.stderr), ran=ran)

@@ -124,10 +124,7 @@ def _signature(locks: Sequence[Path], stages: Mapping[str, list[Path]]) -> dict[
     mtimes = {}
     for outs in stages.values():
         for out in outs:
-            marker = out / TIMESTAMP if out.is_dir() else out
-            mtimes[str(out)] = (
-                marker.stat().st_mtime_ns if marker.exists() else (out.stat().st_mtime_ns if out.exists() else None)
-            )
+            mtimes[str(out)] = _mtime(out)
     return {"locks": lock_digests, "outs": mtimes}
 
 
@@ -221,11 +218,29 @@ def _touch(path: Path, stamp_ns: int) -> None:
 # ------------------------------------------------------------------------------------------ Snakemake -> DVC
 
 
-def commit_to_dvc(stages: Iterable[str], log: Any = print) -> bool:
-    """Record ``stages`` as up to date in ``dvc.lock`` (``dvc commit``); True on success."""
+def _mtime(out: Path) -> int | None:
+    """Modification time of an output as Snakemake reads it (a folder's: its marker file, if any)."""
+    marker = out / TIMESTAMP
+    path = marker if marker.exists() else out
+    return path.stat().st_mtime_ns if path.exists() else None
+
+
+def _mtimes(stages: Mapping[str, list[Path]], names: Iterable[str]) -> dict[str, list[int | None]]:
+    return {name: [_mtime(out) for out in stages.get(name, [])] for name in names}
+
+
+def commit_to_dvc(stages: Iterable[str], log: Any = print, ran: Iterable[str] | None = None) -> bool:
+    """Record ``stages`` as up to date in ``dvc.lock`` (``dvc commit``); True on success.
+
+    Afterwards the outputs of the stages that ran (``ran``; default: all of ``stages``) and of any
+    whose files ``dvc commit`` rewrote get fresh modification times in pipeline order. The others
+    keep theirs: stamping a stage that did not run could make it newer than a later stage this run
+    did not cover (au_graph newer than the LOSO folds after a run of train_all alone).
+    """
     names = sorted(set(stages))
     if not names or not any(lock.is_file() or lock.with_name("dvc.yaml").is_file() for lock in LOCKS):
         return True
+    before = _mtimes(_lock_outs(LOCKS), names)
     result = subprocess.run(
         [sys.executable, "-m", "dvc", "commit", "--force", *names],
         capture_output=True,
@@ -240,6 +255,8 @@ def commit_to_dvc(stages: Iterable[str], log: Any = print) -> bool:
         return False
     log(f"merec: recorded {len(names)} stage(s) in dvc.lock")
     stages = _lock_outs(LOCKS)
-    _touch_in_order(stages, names)  # `dvc commit` may give file outputs new modification times
+    after = _mtimes(stages, names)
+    rewritten = {name for name in names if before.get(name) != after[name]}  # `dvc commit` may touch files
+    _touch_in_order(stages, set(names if ran is None else ran) & set(names) | rewritten)
     _write_state(_signature(LOCKS, stages))
     return True
