@@ -37,8 +37,11 @@ def test_au_graph_run_writes_one_file_per_fold(tmp_path) -> None:
     table = tmp_path / "samples.csv"
     samples_table().to_csv(table, index=False)
     assert au_graph.run(table, tmp_path / "graphs", au_graph.AuGraphParams.from_mapping({"aus": [1, 2, 4]})) == 3
-    assert sorted(p.name for p in (tmp_path / "graphs").iterdir()) == ["d-a.npz", "d-b.npz", "d-c.npz"]
+    names = sorted(p.name for p in (tmp_path / "graphs").iterdir())
+    assert names == ["all-subjects.npz", "d-a.npz", "d-b.npz", "d-c.npz"]  # and every subject's, for train_all
     assert load_npz(tmp_path / "graphs" / "d-a.npz")["adjacency"].shape == (3, 3)
+    everyone = load_npz(tmp_path / "graphs" / "all-subjects.npz")
+    assert list(everyone["train_subjects"]) == ["d/a", "d/b", "d/c"]
 
 
 def test_control_graphs_keep_the_shape_and_remove_the_structure() -> None:
