@@ -60,14 +60,14 @@ CLIP_COLUMNS = [*SAMPLE_COLUMNS, PREDICT_ONLY, "video", "truth_row"]
 # ----------------------------------------------------------------------------------- clips dataset
 
 
-def _best_match(spotted: pd.Series, truth: pd.DataFrame) -> tuple[pd.Series | None, float]:
+def _best_match(spotted: pd.Series, truth: pd.DataFrame) -> pd.Series | None:
     """The labelled annotation of the interval's video with the largest IoU, if that IoU is >= 0.5."""
     best, best_iou = None, 0.0
     for _, gt in truth[truth["video"] == spotted["video"]].iterrows():
         iou = interval_iou(int(gt["onset"]), int(gt["offset"]), int(spotted["onset"]), int(spotted["offset"]))
         if iou > best_iou:
             best, best_iou = gt, iou
-    return (best, best_iou) if best_iou >= IOU_THRESHOLD else (None, best_iou)
+    return best if best_iou >= IOU_THRESHOLD else None
 
 
 def _frame_or_none(value: object) -> int | None:
@@ -94,7 +94,7 @@ def clip_rows(name: str, videos: pd.DataFrame, truth: pd.DataFrame, spotted: pd.
         })  # fmt: skip
     micro = spotted[spotted["type"] == "micro"].drop_duplicates(["video", "onset", "offset", "peak"])
     for _, item in micro.sort_values(["video", "onset", "offset", "peak"]).iterrows():
-        gt, _ = _best_match(item, labelled)
+        gt = _best_match(item, labelled)
         if gt is None:
             continue
         onset, offset = int(item["onset"]), int(item["offset"])

@@ -122,8 +122,9 @@ CODE = {
     ),
     "spot_score": sources(*(f"merec/spotting/{name}" for name in ("learned.py", "peaks.py", "settings.py", "stage.py"))),
     "spot_evaluate": sources(*(f"merec/spotting/{name}" for name in ("metrics.py", "peaks.py", "settings.py", "stage.py"))),
-    "spot_clips": sources("merec/datasets", *(f"merec/spotting/{name}" for name in ("metrics.py", "recognition.py"))),
-    "spot_strs": sources("merec/runs.py", *(f"merec/spotting/{name}" for name in ("metrics.py", "recognition.py"))),
+    # recognition.py reads the spotted intervals through stage.py's reader
+    "spot_clips": sources("merec/datasets", *(f"merec/spotting/{n}" for n in ("metrics.py", "recognition.py", "stage.py"))),
+    "spot_strs": sources("merec/runs.py", *(f"merec/spotting/{n}" for n in ("metrics.py", "recognition.py", "stage.py"))),
 }
 SPOT_SCORE_PARAMS = ("spot.method", "spot.baseline", "spot.learned")
 SPOT_EVALUATE_PARAMS = ("spot.method", "spot.p", "spot.control_draws", "spot.seed")
