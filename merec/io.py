@@ -132,10 +132,11 @@ def load_npz(path: PathLike) -> dict[str, np.ndarray]:
         ) from exc
 
 
-def write_json(path: PathLike, data: Mapping[str, Any]) -> None:
-    """Write JSON atomically, sorted and indented for diffable metrics files."""
+def write_json(path: PathLike, data: Mapping[str, Any], sort_keys: bool = True) -> None:
+    """Write JSON atomically, indented and (by default) sorted for diffable metrics files; ``sort_keys=False``
+    keeps the mappings' order where it means something (the ROIs of a params section)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=sort_keys, default=_json_default) + "\n")
 
 
 def write_csv(path: PathLike, frame: Any, **kwargs: Any) -> None:

@@ -67,17 +67,31 @@ class Face:
     landmarks: np.ndarray
 
 
-def detect_faces(image: np.ndarray, upsample: int = 0, min_score: float = 0.0) -> list[Face]:
-    """All faces dlib's HOG detector finds in an RGB uint8 image, best score first."""
+def detect_faces(
+    image: np.ndarray, upsample: int = 0, min_score: float = 0.0, max_side: int | None = None
+) -> list[Face]:
+    """All faces dlib's HOG detector finds in an RGB uint8 image, best score first.
+
+    ``max_side``: detect on a copy downscaled to at most this many px on its longer side (large
+    frames: 1080p video), then place the landmarks on the full-resolution image.
+    """
+    import cv2
     import dlib
 
     detector, predictor = _dlib_models()
-    rects, scores, _ = detector.run(np.ascontiguousarray(image), upsample, min_score)
+    factor = 1.0
+    small = image
+    if max_side is not None and max(image.shape[:2]) > max_side:
+        factor = max(image.shape[:2]) / max_side
+        size = (round(image.shape[1] / factor), round(image.shape[0] / factor))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    rects, scores, _ = detector.run(np.ascontiguousarray(small), upsample, min_score)
     faces = []
     for rect, score in zip(rects, scores, strict=True):
-        shape = predictor(image, dlib.rectangle(rect.left(), rect.top(), rect.right(), rect.bottom()))
+        box = [round(value * factor) for value in (rect.left(), rect.top(), rect.right(), rect.bottom())]
+        shape = predictor(image, dlib.rectangle(*box))
         points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-        faces.append(Face((rect.left(), rect.top(), rect.right(), rect.bottom()), float(score), points))
+        faces.append(Face((box[0], box[1], box[2], box[3]), float(score), points))
     return sorted(faces, key=lambda face: -face.score)
 
 

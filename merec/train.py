@@ -143,12 +143,10 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
             missing[sample] = skipped.get(sample, "not in the features stage's output (rerun the stages before train)")
             continue
         data = load_npz(files[sample])
-        arrays["face"].append(data["face"].astype(np.float32))
-        arrays["apex"].append(data["face"][-1].astype(np.float32))
-        arrays["rois"].append(data["rois"].astype(np.float32))
-        for key, needed in LATER_INPUTS.items():  # features written before the stage kept them: models say so
-            if complete[key] and needed in data:
-                arrays[key].append(_later_input(data, key))
+        values = sample_inputs(data)
+        for key in INPUT_KEYS:  # features written before the stage kept a later input: models say so
+            if key in values and complete.get(key, True):
+                arrays[key].append(values[key])
             else:
                 complete[key] = False
         roi_names = [str(n) for n in data["roi_names"]]
@@ -163,10 +161,24 @@ def load_features(samples: pd.DataFrame, features: Sequence[PathLike] | PathLike
     return FeatureSet(samples.loc[kept].reset_index(drop=True), inputs, roi_names, missing)
 
 
-def _later_input(data: Mapping[str, np.ndarray], key: str) -> np.ndarray:
-    if key == "landmarks":  # crop pixels -> fractions of the crop
-        return (data["landmarks"] / float(data["image_size"])).astype(np.float32)
-    return data[key].astype(np.float32)
+def sample_inputs(data: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The model inputs of one sample's features (the features stage's arrays), float32, unscaled.
+
+    Inputs that features written by an older merec lack (:data:`LATER_INPUTS`) are absent.
+    """
+    out = {
+        "face": data["face"].astype(np.float32),
+        "apex": data["face"][-1].astype(np.float32),
+        "rois": data["rois"].astype(np.float32),
+    }
+    for key, needed in LATER_INPUTS.items():
+        if needed not in data:
+            continue
+        if key == "landmarks":  # crop pixels -> fractions of the crop
+            out[key] = (data["landmarks"] / float(data["image_size"])).astype(np.float32)
+        else:
+            out[key] = data[key].astype(np.float32)
+    return out
 
 
 def channel_scales(inputs: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -224,7 +236,10 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> torch.Tensor
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def _to_tensors(inputs: Mapping[str, np.ndarray], rows: np.ndarray, scales: Mapping[str, np.ndarray], device: str):
+def to_tensors(
+    inputs: Mapping[str, np.ndarray], rows: np.ndarray, scales: Mapping[str, np.ndarray], device: str
+) -> dict[str, torch.Tensor]:
+    """The given rows of each input, divided by its training scales (:func:`channel_scales`), on ``device``."""
     return {
         key: torch.from_numpy(_scale(value[rows], scales[key]) if key in scales else value[rows]).to(device)
         for key, value in inputs.items()
@@ -424,7 +439,7 @@ def train_fold(
     if adjacency is not None:
         shapes["adjacency"] = tuple(np.asarray(adjacency).shape)
     context = {"roi_names": list(features.roi_names), "aus": None if aus is None else [int(a) for a in aus]}
-    absent = [key for key in getattr(model_class(params.model), "inputs", INPUT_KEYS) if key not in features.inputs]
+    absent = [key for key in model_inputs(model_class(params.model)) if key not in features.inputs]
     if absent:
         raise MerecError(
             f"train.model {params.model} reads {', '.join(absent)}, which these features do not hold "
@@ -432,10 +447,10 @@ def train_fold(
         )
     model = build_model(params.model, len(classes), shapes, params.model_options, context).to(device)
     scales = channel_scales(features.inputs, split.fit_rows)
-    inputs = {key: features.inputs[key] for key in getattr(model, "inputs", INPUT_KEYS)}  # what the model reads
+    inputs = {key: features.inputs[key] for key in model_inputs(model)}  # what the model reads
 
     def prepared(rows: np.ndarray) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        return _to_tensors(inputs, rows, scales, device), torch.from_numpy(labels[rows]).to(device)
+        return to_tensors(inputs, rows, scales, device), torch.from_numpy(labels[rows]).to(device)
 
     weights = class_weights(labels[split.fit_rows], len(classes), params.class_weighting).to(device)
     if hasattr(model, "criterion"):  # a model with its own loss (capsule: the margin loss)
@@ -458,7 +473,7 @@ def train_fold(
             model, params, prepared(split.fit_rows), val, criterion, extras, partners, seed, f"train {fold} seed {seed}"
         )
     predictions = (
-        _predict(model, _to_tensors(inputs, split.test_rows, scales, device) | extras, samples, split, classes)
+        _predict(model, to_tensors(inputs, split.test_rows, scales, device) | extras, samples, split, classes)
         if len(split.test_rows)
         else pd.DataFrame(columns=["sample", "subject", "fold", "label", "predicted", *(f"p_{c}" for c in classes)])
     )
@@ -496,16 +511,26 @@ def _predict(
     classes: Sequence[str],
 ) -> pd.DataFrame:
     """Class probabilities of the held-out samples (one row each)."""
-    model.eval()
-    with torch.inference_mode():
-        outputs = model(inputs)
-        scores = model.probabilities(outputs) if hasattr(model, "probabilities") else torch.softmax(outputs, dim=1)
-        probabilities = scores.cpu().numpy()
+    probabilities = class_probabilities(model, inputs)
     predictions = samples.iloc[split.test_rows][["sample", "subject", "fold", "label"]].reset_index(drop=True)
     predictions["predicted"] = [classes[k] for k in probabilities.argmax(axis=1)]
     for k, name in enumerate(classes):
         predictions[f"p_{name}"] = probabilities[:, k]
     return predictions
+
+
+def model_inputs(model: nn.Module) -> tuple[str, ...]:
+    """The input keys a model reads (all of :data:`INPUT_KEYS` unless it names its own)."""
+    return tuple(getattr(model, "inputs", INPUT_KEYS))
+
+
+def class_probabilities(model: nn.Module, inputs: Mapping[str, torch.Tensor]) -> np.ndarray:
+    """(B, K) class probabilities of a batch (softmax, or the model's own, e.g. capsule lengths), eval mode."""
+    model.eval()
+    with torch.inference_mode():
+        outputs = model(inputs)
+        scores = model.probabilities(outputs) if hasattr(model, "probabilities") else torch.softmax(outputs, dim=1)
+    return scores.cpu().numpy()
 
 
 def write_fold(result: FoldResult, output_dir: PathLike) -> None:

@@ -39,6 +39,7 @@ def test_an_exported_bundle_loads_its_recogniser_and_predicts_as_the_run_did(run
     bundle = load_bundle(bundle_path)
     assert bundle.classes == CLASSES and bundle.manifest["model"] == "stst"
     assert bundle.params["face"] == params["face"] and set(bundle.input_scales) >= {"apex"}
+    assert list(bundle.params["features"]["rois"]) == list(params["features"]["rois"])  # the channel order kept
     assert (bundle_path / "magnet.pt").is_file()  # the magnify stage's weights travel with it
     original = torch.load(run_dir(root / "model", 0, ALL_SUBJECTS) / "model.pt", weights_only=True)
     assert all(torch.equal(original[key], value) for key, value in bundle.model.state_dict().items())

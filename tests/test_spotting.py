@@ -16,7 +16,7 @@ from merec.datasets.long_ingest import read_intervals, read_videos
 from merec.datasets.long_ingest import run as ingest
 from merec.datasets.settings import IngestParams
 from merec.errors import MerecError
-from merec.io import load_npz
+from merec.io import load_npz, read_image
 from merec.spotting import learned
 from merec.spotting.features import SpotFeatureParams, flow_steps, gaps, load_maps, video_features
 from merec.spotting.features import run as features
@@ -138,9 +138,11 @@ def test_a_video_shorter_than_the_flow_window_and_one_without_a_face_are_errors(
     table = read_videos(videos)
     params = SpotFeatureParams.from_mapping({})
     frames = {n + 1: path for n, path in enumerate(sorted(Path(table["folder"].iloc[0]).iterdir()))}
-    short = {n: frames[n] for n in range(1, 11)}
+    short = [(n, read_image(frames[n])) for n in range(1, 11)]
     with pytest.raises(MerecError, match="video v: 10 frames, shorter than the flow window .23 frames at 30 fps"):
-        video_features("v", short, 1, 10, 30.0, params, tmp_path / "v.npz")
+        video_features("v", iter(short), 30.0, params, tmp_path / "v.npz", n=10)
+    with pytest.raises(MerecError, match="video v: 10 frames, shorter than the flow window"):  # streamed: counted
+        video_features("v", iter(short), 30.0, params)
     blank = Path(table["folder"].iloc[1])
     for path in blank.iterdir():
         cv2.imwrite(str(path), np.zeros((128, 128, 3), np.uint8))

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,21 +131,37 @@ def _frames(video: str, files: Mapping[int, Path], first: int, last: int) -> Ite
             yield number, None
 
 
+@dataclass(frozen=True)
+class Tracking:
+    """How faces are found on a video's frames (the spot_features stage uses the defaults).
+
+    ``max_side``: detect on frames downscaled to this many px on the longer side (None: full size);
+    ``similar``: two faces of similar size, ``fail`` (an error) or ``largest`` (a warning; once a
+    face is tracked, the detection nearest to it is kept).
+    """
+
+    max_side: int | None = None
+    similar: str = "fail"
+
+
 class _Tracker:
     """Face segments: a warp per stable stretch, re-detected on drift or loss."""
 
-    def __init__(self, video: str, params: SpotFeatureParams):
+    def __init__(self, video: str, params: SpotFeatureParams, tracking: Tracking):
         self.video = video
         self.params = params
+        self.tracking = tracking
         self.face = _face_params(params)
         self.segment: Segment | None = None
         self.since = 0
 
     def _detect(self, frame: np.ndarray, index: int) -> Face | None:
-        faces = detect_faces(frame, upsample=self.params.upsample)
+        faces = detect_faces(frame, upsample=self.params.upsample, max_side=self.tracking.max_side)
         if not faces:
             return None
-        return choose_face(faces, self.video, f"frame index {index}")
+        if self.segment is not None and len(faces) > 1:  # keep following the face tracked so far
+            return min(faces, key=lambda face: np.abs(np.array(eye_centres(face.landmarks)) - self.segment.eyes).max())
+        return choose_face(faces, self.video, f"frame index {index}", self.tracking.similar)
 
     def _start(self, face: Face, index: int) -> Segment:
         transform = alignment_transform(face.landmarks, self.face)
@@ -176,67 +192,97 @@ class _Tracker:
 
 
 def video_features(
-    video: str, files: Mapping[int, Path], first: int, last: int, fps: float, params: SpotFeatureParams, out: Path
+    video: str,
+    frames: Iterable[tuple[int, np.ndarray | None]],
+    fps: float,
+    params: SpotFeatureParams,
+    out: Path | None = None,
+    n: int | None = None,
+    tracking: Tracking = Tracking(),
 ) -> dict[str, np.ndarray]:
-    """The per-frame features of one video (module docstring); the maps go to ``<out>.<type>.npy``."""
-    n = last - first + 1
+    """The per-frame features of one video (module docstring) from its ``(frame number, RGB frame or
+    None)`` in order; with ``out`` the maps go to ``<out>.<type>.npy`` (``n``, the number of frames,
+    is then needed up front)."""
     steps = flow_steps(fps, params)
-    window = max(steps.values()) + 1
-    if n < window:
-        raise MerecError(
-            f"video {video}: {n} frames, shorter than the flow window ({window} frames at {fps:g} fps); "
-            "leave it out of the dataset or lower spot_features.macro_length_s"
-        )
+    window_frames = max(steps.values()) + 1
+    if out is not None and n is None:
+        raise ValueError("video_features: writing maps needs the number of frames")
+    if n is not None and n < window_frames:
+        _too_short(video, n, window_frames, fps)
     flow = make_flow(params.flow)
     names = list(params.rois)
     m = params.map_size
-    rois = {kind: np.zeros((n, len(names)), np.float32) for kind in steps}
-    valid = {kind: np.zeros(n, bool) for kind in steps}
-    maps = {kind: _MapWriter(maps_file(out, kind), n, m, params.chunk_frames) for kind in steps}
-    face = np.zeros(n, bool)
-    segment_of = np.full(n, -1, np.int64)
-    tracker = _Tracker(video, params)
+    rois: dict[str, list[np.ndarray]] = {kind: [] for kind in steps}
+    valid: dict[str, list[bool]] = {kind: [] for kind in steps}
+    maps = {kind: _MapWriter(maps_file(out, kind), n, m, params.chunk_frames) for kind in steps} if out else {}
+    face: list[bool] = []
+    segment_of: list[int] = []
+    numbers: list[int] = []
+    tracker = _Tracker(video, params, tracking)
     longest = max(steps.values())
     window: deque[tuple[int, np.ndarray, Segment]] = deque()  # (index, grey crop, segment) of the last frames
     masks: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     size = (params.face_size, params.face_size)
-    for index, (_, frame) in enumerate(_frames(video, files, first, last)):
+    blank = np.zeros(len(names), np.float32)
+    for index, (number, frame) in enumerate(frames):
+        numbers.append(int(number))
+        for kind in steps:
+            rois[kind].append(blank)
+            valid[kind].append(False)
         segment = None if frame is None else tracker.update(frame, index)
+        face.append(segment is not None)
+        segment_of.append(-1 if segment is None else segment.start)
         while window and window[0][0] < index - longest:
             window.popleft()
-        if segment is not None:
-            face[index] = True
-            segment_of[index] = segment.start
-            crop = cv2.warpAffine(frame, segment.transform, size, flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
-            grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-            if segment.start not in masks:
-                masks[segment.start] = _masks(segment.landmarks, params)
-            earlier = {i: (g, seg) for i, g, seg in window}
-            for kind, step in steps.items():
-                before = earlier.get(index - step)
-                if before is None or before[1] is not segment:
-                    continue  # a gap or another segment between the two frames: no flow
-                at = index - step
-                rois[kind][at], motion_map = _motion(flow(before[0], grey), masks[segment.start], m)
+        if segment is None:
+            continue
+        crop = cv2.warpAffine(frame, segment.transform, size, flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+        if segment.start not in masks:
+            masks[segment.start] = _masks(segment.landmarks, params)
+        earlier = {i: (g, seg) for i, g, seg in window}
+        for kind, step in steps.items():
+            before = earlier.get(index - step)
+            if before is None or before[1] is not segment:
+                continue  # a gap or another segment between the two frames: no flow
+            at = index - step
+            rois[kind][at], motion_map = _motion(flow(before[0], grey), masks[segment.start], m)
+            if maps:
                 maps[kind].put(at, motion_map)
-                valid[kind][at] = True
-            window.append((index, grey, segment))
+            valid[kind][at] = True
+        window.append((index, grey, segment))
     for writer in maps.values():
         writer.close()
-    if not face.any():
-        raise MerecError(f"video {video}: no face found on any of its {n} frames; check the frames, or raise "
+    total = len(numbers)
+    if total < window_frames:
+        _too_short(video, total, window_frames, fps)
+    if n is not None and total != n:
+        raise MerecError(f"video {video}: {total} frames read, {n} expected; rerun ingest-lv")
+    if not any(face):
+        raise MerecError(f"video {video}: no face found on any of its {total} frames; check the frames, or raise "
                          "spot_features.upsample for small faces")  # fmt: skip
     arrays = {
-        "face": face,
-        "segment": segment_of,
-        "frame_numbers": np.arange(first, last + 1, dtype=np.int64),
+        "face": np.array(face, bool),
+        "segment": np.array(segment_of, np.int64),
+        "frame_numbers": np.array(numbers, np.int64),
         "fps": np.float64(fps),
         "roi_names": np.array(names),
     }
     for kind, step in steps.items():
-        arrays |= {f"rois_{kind}": rois[kind], f"valid_{kind}": valid[kind], f"k_{kind}": np.int64(step)}
+        arrays |= {
+            f"rois_{kind}": np.stack(rois[kind]).astype(np.float32),
+            f"valid_{kind}": np.array(valid[kind], bool),
+            f"k_{kind}": np.int64(step),
+        }
     return arrays
+
+
+def _too_short(video: str, n: int, window: int, fps: float) -> None:
+    raise MerecError(
+        f"video {video}: {n} frames, shorter than the flow window ({window} frames at {fps:g} fps); "
+        "leave it out of the dataset or lower spot_features.macro_length_s"
+    )
 
 
 class _MapWriter:
@@ -328,8 +374,9 @@ def _video_job(job: tuple[Clip, float, Path]) -> tuple[str, str, list[logging.Lo
     archive = folder / f"{clip.sample}.npz"
     with collected_logs() as records:
         try:
-            arrays = video_features(clip.sample, files, int(clip.row["onset"]), int(clip.row["offset"]), fps, params,
-                                    archive)  # fmt: skip
+            first, last = int(clip.row["onset"]), int(clip.row["offset"])
+            frames = _frames(clip.sample, files, first, last)
+            arrays = video_features(clip.sample, frames, fps, params, archive, n=last - first + 1)
         except MerecError as exc:
             return clip.sample, "", records, str(exc)
         for kind in ("micro", "macro"):  # the manifest's hash of the archive then covers the maps too
