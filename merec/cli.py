@@ -129,6 +129,13 @@ def _spot_score(args: argparse.Namespace, params: dict[str, Any]) -> object:
     return score_all(args.videos, args.features, args.output, p, args.fold or "all", args.seed or "all")
 
 
+def _spot_train(args: argparse.Namespace, params: dict[str, Any]) -> object:
+    from merec.spotting.settings import SpotParams
+    from merec.spotting.stage import train_spotter
+
+    return train_spotter(args.videos, args.features, args.output, SpotParams.from_params(params))
+
+
 def _spot_evaluate(args: argparse.Namespace, params: dict[str, Any]) -> object:
     from merec.spotting.settings import SpotParams
     from merec.spotting.stage import evaluate
@@ -157,7 +164,7 @@ def _spot_strs(args: argparse.Namespace, params: dict[str, Any]) -> object:
 def _export(args: argparse.Namespace, params: dict[str, Any]) -> object:
     from merec.bundle import export
 
-    path = export(args.run, args.output, params)
+    path = export(args.run, args.output, params, args.spotter)
     LOG.info("bundle written to %s (load it with merec.bundle.load_bundle)", path)
     return path
 
@@ -266,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--fold", help="learned spotter: the held-out subject (default: every fold)")
     sub.add_argument("--seed", help="learned spotter: one of spot.learned.seeds (default: every seed)")
+    sub = command("spot-train", _spot_train, "the learned spotter trained on every video of a dataset, for a bundle")
+    sub.add_argument("--videos", required=True)
+    sub.add_argument("--features", required=True, nargs="+", help="spot-features' shard manifests or folder")
+    sub.add_argument("--output", required=True, help="results/<lv>/spotting/spotter: seed-<S>/spotter-<type>.pt")
     sub = command("spot-evaluate", _spot_evaluate, "spotted intervals, MEGC spotting metrics, control and plots")
     sub.add_argument("--videos", required=True)
     sub.add_argument("--curves", required=True, nargs="+", help="curves.npz files, or a folder of them")
@@ -274,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("export", _export, "a bundle of the recogniser trained on every subject, with its params")
     sub.add_argument("--run", required=True, help="results/<ds>, the dataset's results (train_all's model/ in it)")
     sub.add_argument("--output", required=True, help="the bundle folder to write, e.g. model.merec")
+    sub.add_argument("--spotter", help="spot.method learned: the spot_train output to bundle (default for "
+                     "results/<lv>-spotted: results/<lv>/spotting/spotter)")  # fmt: skip
     sub = command("predict", _predict, "spot and recognise micro-expressions in a video with an exported bundle")
     sub.set_defaults(params=None)  # a bundle runs with its own params; --params only checks they agree
     sub.add_argument("input", help="a video file (mp4, avi, mov, ...) or a folder of frames")

@@ -102,6 +102,21 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_replaceable(path: PathLike, marker: str, what: str) -> None:
+    """An error unless ``path`` is absent, an empty folder, or an earlier output holding ``marker``:
+    a folder the caller would replace whole must never be someone's other files."""
+    target = Path(path)
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise MerecError(f"{target} exists and is not a folder; choose another path for the {what}")
+    if any(target.iterdir()) and not (target / marker).is_file():
+        raise MerecError(
+            f"{target} exists and holds other files (no {marker}); it would be replaced whole: "
+            f"choose a new folder for the {what}"
+        )
+
+
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: identical arrays give identical bytes
 
 

@@ -59,6 +59,11 @@ def test_a_bundle_refuses_other_params_another_version_and_a_changed_file(run, t
     with pytest.raises(MerecError, match="exported by merec 0.0.1 .* export it again with this version"):
         load_bundle(bundle_path)
     (bundle_path / "bundle.json").write_text(json.dumps(manifest))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "a.txt").write_text("x")
+    with pytest.raises(MerecError, match="holds other files"):
+        export(root, tmp_path / "mine", params)
+    export(root, bundle_path, params)  # an earlier bundle is replaced
     (bundle_path / RECOGNISER).write_bytes((bundle_path / RECOGNISER).read_bytes()[:-10])
     with pytest.raises(MerecError, match="does not match the bundle's checksum"):
         load_bundle(bundle_path)

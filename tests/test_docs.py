@@ -252,3 +252,13 @@ def test_the_spotting_docs_quote_the_throughput_record() -> None:
     record = json.loads((REPO / "benchmarks/results/spot_throughput.json").read_text())
     docs = " ".join((REPO / "docs/spotting.md").read_text().split())
     assert sentence(record) in docs
+
+
+def test_the_predict_docs_quote_their_record() -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from predict import table
+
+    record = json.loads((REPO / "benchmarks/results/predict.json").read_text())
+    text = (REPO / "docs/predict.md").read_text()
+    assert table(record) in text and record["command"] in text and record["date"] in text
+    assert record["loso_record"]["date"] == json.loads((REPO / "benchmarks/results/strs.json").read_text())["date"]

@@ -22,6 +22,7 @@ from merec.shards import shard_of
 from tests.helpers.workflow import (
     MODEL_TARGET,
     SPOT_TARGET,
+    SPOTTER_TARGET,
     TARGET,
     clone,
     dvc,
@@ -90,7 +91,7 @@ def test_a_checkout_with_what_dvc_made_but_no_snakemake_records_has_nothing_to_r
     The params files that input functions write (each dataset's ingest params) must not look newer."""
     root = clone(built, tmp_path)
     shutil.rmtree(root / ".snakemake")
-    assert planned_rules(root, *EVERYTHING, SPOT_TARGET, MODEL_TARGET) == set()
+    assert planned_rules(root, *EVERYTHING, SPOT_TARGET, MODEL_TARGET, SPOTTER_TARGET) == set()
 
 
 def test_a_fresh_clone_holds_the_shipped_magnet_weights_as_up_to_date(tmp_path: Path) -> None:

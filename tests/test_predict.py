@@ -167,6 +167,11 @@ def test_bad_inputs_are_errors_that_say_what_to_do_and_leave_nothing(built: Path
     with pytest.raises(MerecError, match="not a merec bundle"):
         predict(folder, tmp_path, out, PredictOptions(fps=30))
     assert not out.exists() and not list(tmp_path.glob(".out*"))  # nothing half-written
+    (out / "notes.txt").parent.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(MerecError, match="holds other files .no summary.json.*choose a new folder"):
+        predict(folder, bundle, out, PredictOptions(fps=30, onset=120, offset=126))
+    assert (out / "notes.txt").read_text() == "mine"  # a folder of other files is never replaced
 
 
 def test_the_command_line_runs_a_known_interval_and_reports_errors(built: Path, bundle: Path, tmp_path, capsys):
@@ -219,3 +224,29 @@ def test_open_source_reads_the_rate_size_and_count_of_a_video(tmp_path: Path) ->
     assert (source.fps, source.size, source.frame_count, source.name) == (25.0, (400, 200), 12, "v")
     assert open_source(video, fps=50).fps == 50.0
     assert sum(1 for _ in source.frames()) == 12 and source.seconds(3) == pytest.approx(2 / 25)
+
+
+def test_a_bundle_with_the_learned_spotter_scores_as_the_spotter_does_on_the_stage_maps(built: Path, tmp_path):
+    from merec.spotting import learned
+    from merec.spotting.features import load_maps
+    from merec.spotting.settings import SpotParams
+    from merec.spotting.stage import train_spotter
+
+    params = load_params(built / "params.yaml")
+    params["spot"]["method"] = "learned"
+    lv = built / "data" / "interim" / "synth_lv"
+    train_spotter(lv / "videos.csv", [lv / "spot_features"], tmp_path / "spotter", SpotParams.from_params(params))
+    with pytest.raises(MerecError, match="name the learned spotter to bundle"):
+        export(built / "results" / "synth", tmp_path / "b", params)
+    bundle = export(built / "results" / "synth", tmp_path / "model.merec", params, tmp_path / "spotter")
+    summary = predict(lv.parents[2] / "data/raw/synth_lv/SAMM_longvideos" / VIDEO, bundle, tmp_path / "out",
+                      PredictOptions(fps=30))  # fmt: skip
+    assert summary["spotting"] == "learned" and summary["spot_threshold_p"] == params["spot"]["p"]["learned"]
+    curve = pd.read_csv(tmp_path / "out" / "curve.csv")
+    archive = stage_samples(read_stage(lv / "spot_features"))[VIDEO]
+    arrays = load_npz(archive)
+    spotters = load_bundle(bundle).spotters
+    for kind in ("micro", "macro"):  # the streamed maps give the curve the stage's own maps give
+        data = learned.load_video(VIDEO, arrays, load_maps(archive, kind), kind, pd.DataFrame(columns=["type"]))
+        expected = learned.curve(spotters[kind], data, "cpu")
+        assert np.allclose(curve[f"curve_{kind}"], expected, atol=1e-4, equal_nan=True)

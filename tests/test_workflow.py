@@ -20,6 +20,7 @@ from tests.helpers import REPO
 from tests.helpers.workflow import (
     MODEL_TARGET,
     SPOT_TARGET,
+    SPOTTER_TARGET,
     TARGET,
     clone,
     dvc,
@@ -45,7 +46,7 @@ PARAM_CHANGES = {
     "face.size": (96, {"face", *AFTER_INTERPOLATE}),
     "report.strips": (2, {"strips"}),
 }
-EVERYTHING = (TARGET, "results/synth/strips", SPOT_TARGET, MODEL_TARGET)
+EVERYTHING = (TARGET, "results/synth/strips", SPOT_TARGET, MODEL_TARGET, SPOTTER_TARGET)
 
 
 def minimal_workflow(tmp_path: Path) -> Path:
@@ -180,7 +181,7 @@ def both(built: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], 
     # ingest, ingest_lv and spot_clips are checkpoints: the jobs after one are known once it is not to run again
     after_ingest = ("face", "interpolate", "magnify", "features", "au_graph", "train", "train_all", "evaluate",
                     "strips", "spot_strs")  # fmt: skip
-    spotting = ("spot_features", "spot_baseline", "spot_evaluate")
+    spotting = ("spot_features", "spot_baseline", "spot_train", "spot_evaluate")
     jobs = snakemake_jobs(built, "--forcerun", *after_ingest, *EVERYTHING)
     jobs += [
         j for j in snakemake_jobs(built, "--forcerun", *spotting, *EVERYTHING) if j["rule"] in (*spotting, "spot_clips")
@@ -297,7 +298,8 @@ def test_snakemake_code_change_reruns_the_stage_and_what_follows(built: Path, tm
     code.write_text(code.read_text() + "\n# edited\n")
     # the spotting features compute their flow with the features stage's code
     assert planned_rules(root, *EVERYTHING) == {"features", "train", "evaluate", "spot_features", "spot_evaluate",
-                                                "spot_baseline", "spot_clips", "spot_strs", "train_all"}  # fmt: skip
+                                                "spot_baseline", "spot_clips", "spot_strs", "train_all",
+                                                "spot_train"}  # fmt: skip
 
 
 def test_magnet_training_runs_only_when_asked(built: Path, tmp_path: Path) -> None:

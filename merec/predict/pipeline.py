@@ -4,8 +4,10 @@
    through the spotting stage's face tracking and per-frame motion
    (:func:`merec.spotting.features.video_features`, with the bundle's ``spot_features`` params;
    large frames are downscaled for detection only, ``detect_max_side``; two faces in view: the
-   largest, then the one tracked, with a warning). The training-free baseline curve of each type
-   and its intervals (:func:`merec.spotting.peaks.spot`, threshold ``spot.p.baseline``) follow.
+   largest, then the one tracked, with a warning). The curve of each type is the training-free
+   baseline's or, in a bundle with ``spot.method: learned``, the learned spotter's (trained on every
+   video of its dataset; the flow maps it reads go to a temporary folder on disk), and the
+   intervals follow (:func:`merec.spotting.peaks.spot`, threshold ``spot.p`` of the method).
 2. **Recognition pass**: the recording is read again; each spotted micro-expression interval's
    frames are held only until its last frame arrives, then go the training path: face alignment
    on its onset (``face``), interpolation onset..apex (the curve's peak) to N frames
@@ -25,6 +27,7 @@ recall and F1 per type (MEGC, IoU >= 0.5) and STRS on the micro-expressions.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,12 +45,13 @@ from merec.errors import MerecError
 from merec.face import FaceParams, align_clip
 from merec.features import FeatureParams, sample_features
 from merec.interpolate import InterpolateParams, make_interpolator, resample_clip
-from merec.io import PathLike, atomic_dir, write_csv, write_json
+from merec.io import PathLike, atomic_dir, check_replaceable, write_csv, write_json
 from merec.magnify import MagnifyParams, make_magnifier
 from merec.predict.report import write_report
 from merec.predict.source import Source, open_source
 from merec.runtime import peak_memory_mib, progress
-from merec.spotting.features import SpotFeatureParams, Tracking, gaps, video_features
+from merec.spotting import learned
+from merec.spotting.features import SpotFeatureParams, Tracking, gaps, raw_maps, video_features
 from merec.spotting.metrics import TYPES, spotting_scores, strs
 from merec.spotting.peaks import baseline_curve, spot
 from merec.spotting.settings import SpotParams
@@ -122,17 +126,33 @@ class Recognised:
     images: dict[str, np.ndarray] = field(default_factory=dict)  #: onset, apex, magnified apex (RGB crops); flow
 
 
-def spot_recording(source: Source, stages: Stages, tracking: Tracking) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """The spotting pass: per-frame arrays (with ``curve_<type>``) and the spotted intervals."""
+def spot_recording(
+    source: Source, stages: Stages, tracking: Tracking, spotters: Mapping[str, torch.nn.Module] | None = None
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """The spotting pass: per-frame arrays (with ``curve_<type>``) and the spotted intervals, by the
+    training-free baseline or, given ``spotters`` (per type), the learned spotter (its flow maps go
+    to a temporary folder on disk, never to memory)."""
     frames = progress(source.frames(), f"spot {source.name}", total=source.frame_count)
-    arrays = video_features(source.name, frames, source.fps, stages.spot_features, tracking=tracking)
+    with tempfile.TemporaryDirectory(prefix="merec-predict-") as tmp:
+        out = None if spotters is None else Path(tmp) / "maps.npz"
+        arrays = video_features(source.name, frames, source.fps, stages.spot_features, out, tracking=tracking)
+        curves = {}
+        for kind in TYPES:
+            k, valid = int(arrays[f"k_{kind}"]), arrays[f"valid_{kind}"]
+            if spotters is None:
+                curves[kind] = baseline_curve(arrays[f"rois_{kind}"], valid, k, stages.spot.baseline.contrast)
+                continue
+            maps = raw_maps(out, kind, len(valid), stages.spot_features.map_size)
+            data = learned.VideoData(source.name, maps, valid, np.zeros(len(valid), np.float32),
+                                     learned.video_scale(maps, valid), k)  # fmt: skip
+            curves[kind] = learned.curve(spotters[kind], data, "cpu")
+    p = stages.spot.p.baseline if spotters is None else stages.spot.p.learned
     first = int(arrays["frame_numbers"][0])
     rows = []
     for kind in TYPES:
         k = int(arrays[f"k_{kind}"])
-        curve = baseline_curve(arrays[f"rois_{kind}"], arrays[f"valid_{kind}"], k, stages.spot.baseline.contrast)
-        arrays[f"curve_{kind}"] = curve
-        rows += [(kind, s.onset, s.peak, s.offset, s.score) for s in spot(curve, k, stages.spot.p.baseline, first)]
+        arrays[f"curve_{kind}"] = curves[kind]
+        rows += [(kind, s.onset, s.peak, s.offset, s.score) for s in spot(curves[kind], k, p, first)]
     table = pd.DataFrame(rows, columns=["type", "onset", "apex", "offset", "score"])
     return arrays, table.sort_values(["onset", "type"], kind="stable").reset_index(drop=True)
 
@@ -257,6 +277,7 @@ def predict(
 ) -> dict[str, Any]:
     """Run the bundle on one recording and write the outputs (module docstring); returns the summary."""
     started = time.perf_counter()
+    check_replaceable(output, SUMMARY, "predictions")
     bundle = load_bundle(bundle_path)
     source = open_source(input_path, options.fps)
     video = options.video or source.name
@@ -268,7 +289,7 @@ def predict(
     if known:
         intervals = _known_interval(source, options)
     else:
-        arrays, intervals = spot_recording(source, stages, tracking)
+        arrays, intervals = spot_recording(source, stages, tracking, bundle.spotters)
     spotted_s = time.perf_counter() - started
     micro = [i for i in intervals.index if intervals.loc[i, "type"] == "micro"]
     spans = [(int(intervals.loc[i, "onset"]), int(intervals.loc[i, "offset"])) for i in micro]
@@ -337,7 +358,9 @@ def _summary(source: Source, bundle: Bundle, table: pd.DataFrame, arrays: Mappin
         "fps": source.fps,
         "size": list(source.size),
         "frames": frames,
-        "spotting": "known interval (--onset/--offset)" if known else "baseline",
+        "spotting": "known interval (--onset/--offset)"
+        if known
+        else bundle.manifest.get("spotter", {}).get("method", "baseline"),
         "intervals": {kind: int((table["type"] == kind).sum()) for kind in TYPES},
         "recognised": int((table["class"] != "").sum()),
         "class_counts": {name: int((table["class"] == name).sum()) for name in bundle.classes},
@@ -346,7 +369,8 @@ def _summary(source: Source, bundle: Bundle, table: pd.DataFrame, arrays: Mappin
         "peak_memory_mib": round(peak_memory_mib()[0], 1),
     }
     if arrays is not None:
-        summary["spot_threshold_p"] = SpotParams.from_mapping(bundle.params["spot"]).p.baseline
+        p = SpotParams.from_mapping(bundle.params["spot"]).p
+        summary["spot_threshold_p"] = p.learned if bundle.spotters else p.baseline
         summary["face_gaps"] = [list(gap) for gap in gaps(arrays["face"], arrays["frame_numbers"])]
         summary["frames_per_second"] = round(frames / seconds, 2) if seconds > 0 else None
     return summary

@@ -201,12 +201,11 @@ def video_features(
     tracking: Tracking = Tracking(),
 ) -> dict[str, np.ndarray]:
     """The per-frame features of one video (module docstring) from its ``(frame number, RGB frame or
-    None)`` in order; with ``out`` the maps go to ``<out>.<type>.npy`` (``n``, the number of frames,
-    is then needed up front)."""
+    None)`` in order; with ``out`` the maps go to ``<out>.<type>.npy``, or, when the number of frames
+    ``n`` is not known up front (a streamed recording), to headerless ``<out>.<type>.raw`` files
+    (:func:`raw_maps` reads them)."""
     steps = flow_steps(fps, params)
     window_frames = max(steps.values()) + 1
-    if out is not None and n is None:
-        raise ValueError("video_features: writing maps needs the number of frames")
     if n is not None and n < window_frames:
         _too_short(video, n, window_frames, fps)
     flow = make_flow(params.flow)
@@ -214,7 +213,9 @@ def video_features(
     m = params.map_size
     rois: dict[str, list[np.ndarray]] = {kind: [] for kind in steps}
     valid: dict[str, list[bool]] = {kind: [] for kind in steps}
-    maps = {kind: _MapWriter(maps_file(out, kind), n, m, params.chunk_frames) for kind in steps} if out else {}
+    maps = {}
+    if out is not None:
+        maps = {kind: _MapWriter(maps_file(out, kind, raw=n is None), n, m, params.chunk_frames) for kind in steps}
     face: list[bool] = []
     segment_of: list[int] = []
     numbers: list[int] = []
@@ -252,9 +253,9 @@ def video_features(
                 maps[kind].put(at, motion_map)
             valid[kind][at] = True
         window.append((index, grey, segment))
-    for writer in maps.values():
-        writer.close()
     total = len(numbers)
+    for writer in maps.values():
+        writer.close(total)
     if total < window_frames:
         _too_short(video, total, window_frames, fps)
     if n is not None and total != n:
@@ -286,19 +287,21 @@ def _too_short(video: str, n: int, window: int, fps: float) -> None:
 
 
 class _MapWriter:
-    """Writes an (N, 3, m, m) float16 ``.npy`` front to back, ``chunk`` frames at a time (frames
-    never given are zeros), so memory holds one chunk whatever N is."""
+    """Writes (N, 3, m, m) float16 maps front to back, ``chunk`` frames at a time (frames never given
+    are zeros), so memory holds one chunk whatever N is: an ``.npy`` when N is known up front, else
+    the bare array data (N is then the count given to :meth:`close`)."""
 
-    def __init__(self, path: Path, frames: int, size: int, chunk: int):
+    def __init__(self, path: Path, frames: int | None, size: int, chunk: int):
         self.handle = open(path, "wb")  # noqa: SIM115 - closed by close()
-        self.shape = (frames, 3, size, size)
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
-                  "shape": self.shape}  # fmt: skip
-        np.lib.format.write_array_header_2_0(self.handle, header)
+        self.frames = frames
+        if frames is not None:
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
+                      "shape": (frames, 3, size, size)}  # fmt: skip
+            np.lib.format.write_array_header_2_0(self.handle, header)
         self.buffer: list[np.ndarray] = []
         self.written = 0
         self.chunk = chunk
-        self.zero = np.zeros(self.shape[1:], np.float16)
+        self.zero = np.zeros((3, size, size), np.float16)
 
     def put(self, index: int, value: np.ndarray) -> None:
         """The map of frame ``index`` (indices in increasing order)."""
@@ -314,10 +317,12 @@ class _MapWriter:
             self.written += len(self.buffer)
             self.buffer = []
 
-    def close(self) -> None:
-        """Pad with zero maps to the video's length and close the file."""
+    def close(self, frames: int) -> None:
+        """Pad with zero maps to ``frames`` (the video's length) and close the file."""
+        if self.frames is not None and frames != self.frames:
+            frames = self.frames  # the header's count; a shorter read is the caller's error to report
         self._flush()
-        while self.written < self.shape[0]:
+        while self.written < frames:
             self.buffer.append(self.zero)
             if len(self.buffer) >= self.chunk:
                 self._flush()
@@ -339,9 +344,15 @@ def _motion(
     return rois, cv2.resize(stacked, (map_size, map_size), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
 
 
-def maps_file(archive: PathLike, kind: str) -> Path:
-    """The memory-mappable ``.npy`` of a video's per-frame flow maps of one type, beside its archive."""
-    return Path(archive).with_suffix(f".{kind}.npy")
+def maps_file(archive: PathLike, kind: str, raw: bool = False) -> Path:
+    """The memory-mappable ``.npy`` (``raw``: headerless) of a video's per-frame flow maps of one type,
+    beside its archive."""
+    return Path(archive).with_suffix(f".{kind}.{'raw' if raw else 'npy'}")
+
+
+def raw_maps(archive: PathLike, kind: str, frames: int, size: int) -> np.ndarray:
+    """The (frames, 3, size, size) maps :func:`video_features` wrote without a header, memory-mapped."""
+    return np.memmap(maps_file(archive, kind, raw=True), np.float16, "r", shape=(frames, 3, size, size))
 
 
 def load_maps(archive: PathLike, kind: str) -> np.ndarray:

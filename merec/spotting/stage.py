@@ -27,7 +27,7 @@ import pandas as pd
 
 from merec.datasets.long_ingest import read_intervals, read_videos
 from merec.errors import MerecError
-from merec.io import PathLike, load_npz, save_npz, write_csv, write_json
+from merec.io import PathLike, atomic_dir, load_npz, save_npz, write_csv, write_json
 from merec.shards import read_stage, stage_samples
 from merec.spotting.features import load_maps
 from merec.spotting.metrics import TYPES, match_intervals, spotting_scores
@@ -163,6 +163,42 @@ def score_learned(
     output.parent.mkdir(parents=True, exist_ok=True)
     write_curves(output, curves, seed, "learned")
     return len(curves)
+
+
+SPOTTER_INFO = "spotter.json"
+
+
+def spotter_file(folder: PathLike, kind: str) -> Path:
+    """The learned spotter's weights of one type in a spotter folder (:func:`train_spotter`)."""
+    return Path(folder) / f"spotter-{kind}.pt"
+
+
+def train_spotter(videos_csv: PathLike, features: Sequence[PathLike], folder: PathLike, params: SpotParams) -> int:
+    """The learned spotter trained on every video (per type), one per seed of ``spot.learned.seeds``:
+    ``<folder>/seed-<S>/spotter-<type>.pt`` (state dicts) and ``spotter.json``, for a bundle
+    (:mod:`merec.bundle`); never one of the LOSO folds' spotters."""
+    from merec.checkpoints import save_state_dict
+    from merec.runtime import configure_torch, resolve_device, seed_everything
+    from merec.spotting import learned
+
+    videos, data = _learned_inputs(videos_csv, features)
+    options = params.learned
+    device = resolve_device(options.device)
+    configure_torch()
+    for seed in options.seeds:
+        with atomic_dir(Path(folder) / f"seed-{seed}") as tmp:
+            map_size = 0
+            for kind in TYPES:
+                seed_everything(seed, device)
+                training = [data[(video, kind)] for video in videos["video"]]
+                map_size = int(training[0].maps.shape[-1])
+                LOG.info("seed %d, %s: training on all %d videos of %d subjects", seed, kind, len(training),
+                         videos["fold"].nunique())  # fmt: skip
+                save_state_dict(learned.train(training, options, seed, map_size, device), spotter_file(tmp, kind))
+            info = {"method": "learned", "seed": seed, "map_size": map_size, "params": options.as_dict(),
+                    "videos": list(videos["video"]), "subjects": sorted(set(videos["subject"]))}  # fmt: skip
+            write_json(Path(tmp) / SPOTTER_INFO, info)
+    return len(options.seeds)
 
 
 def curves_path(folder: PathLike, seed: int, fold: str) -> Path:

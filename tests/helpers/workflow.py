@@ -25,6 +25,7 @@ from workspace import environment, project_files
 TARGET = "results/synth/loso.csv"
 SPOT_TARGET = "results/synth_lv/spotting/strs.json"  # spotting, then recognition: not in rule all, built beside it
 MODEL_TARGET = "results/synth/model"  # train_all, the recogniser on every subject: not in rule all, built beside it
+SPOTTER_TARGET = "results/synth_lv/spotting/spotter"  # spot_train, the learned spotter on every video: likewise
 STAGES = ("synth", "ingest", "face", "interpolate", "magnify", "features", "au_graph", "train", "evaluate", "strips")
 
 
@@ -106,7 +107,7 @@ def build(tmp: Path) -> Path:
     """The tiny project built by Snakemake (rule all, the spotting and the model targets) and committed: the baseline
     the workflow tests share."""
     root = make_copy(tmp)
-    result = snakemake(root, "--printshellcmds", "all", SPOT_TARGET, MODEL_TARGET)
+    result = snakemake(root, "--printshellcmds", "all", SPOT_TARGET, MODEL_TARGET, SPOTTER_TARGET)
     (root / "first-run.log").write_text(result.stdout + result.stderr)
     run(root, "git", "add", "-A")
     run(root, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline")

@@ -121,6 +121,7 @@ CODE = {
         "merec/face.py", "merec/features.py", "merec/frontalize.py", "merec/landmarks.py", "merec/spotting/features.py"
     ),
     "spot_score": sources(*(f"merec/spotting/{name}" for name in ("learned.py", "peaks.py", "settings.py", "stage.py"))),
+    "spot_train": sources("merec/checkpoints.py", *(f"merec/spotting/{n}" for n in ("learned.py", "settings.py", "stage.py"))),
     "spot_evaluate": sources(*(f"merec/spotting/{name}" for name in ("metrics.py", "peaks.py", "settings.py", "stage.py"))),
     # recognition.py reads the spotted intervals through stage.py's reader
     "spot_clips": sources("merec/datasets", *(f"merec/spotting/{n}" for n in ("metrics.py", "recognition.py", "stage.py"))),
@@ -303,7 +304,7 @@ def dvc_stage(job):
             return f"{name}@{lv}-{wildcards.shard}"
         if name in ("spot_baseline", "spot_learned"):
             return f"spot_score@{lv}"
-        return f"{name}@{lv}" if name in ("ingest_lv", "spot_evaluate", "spot_clips", "spot_strs") else None
+        return f"{name}@{lv}" if name in ("ingest_lv", "spot_train", "spot_evaluate", "spot_clips", "spot_strs") else None
     dataset = getattr(wildcards, "dataset", None)
     if dataset in SPOTTED:  # the clip dataset of a long-video dataset: its own stages in dvc.yaml
         lv = SPOTTED[dataset]

@@ -88,6 +88,24 @@ rule spot_learned:
         "--log {log}"
 
 
+# The learned spotter on every video (spot.learned.seeds), for a bundle (merec export): not in rule all.
+rule spot_train:
+    input:
+        videos="data/interim/{lv}/videos.csv",
+        features=lv_shard_manifests("spot_features"),
+        params=params_of("spot.learned"),
+        code=code("spot_train"),
+    output:
+        directory("results/{lv}/spotting/spotter"),
+    log:
+        "logs/{lv}/spot_train.log",
+    threads: CORES
+    resources:
+        **spot_resources(),
+    shell:
+        "python -m merec spot-train --videos {input.videos} --features {input.features} --output {output} --log {log}"
+
+
 rule spot_evaluate:
     input:
         videos="data/interim/{lv}/videos.csv",

@@ -42,7 +42,7 @@ TIMESTAMP = ".snakemake_timestamp"  # Snakemake's modification-time carrier insi
 # The order data flows in: a stage's outputs must end up newer than those of the stages before it.
 PIPELINE = (
     "magnet_train", "synth", "ingest", "face", "interpolate", "magnify", "features", "au_graph", "train",
-    "train_all", "evaluate", "strips", "synth_lv", "ingest_lv", "spot_features", "spot_score", "spot_evaluate",
+    "train_all", "evaluate", "strips", "synth_lv", "ingest_lv", "spot_features", "spot_score", "spot_train", "spot_evaluate",
     "spot_clips", "face_spotted", "interpolate_spotted", "magnify_spotted", "features_spotted", "au_graph_spotted",
     "train_spotted", "spot_strs",
 )  # fmt: skip
