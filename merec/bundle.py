@@ -136,9 +136,9 @@ def export(run: PathLike, output: PathLike, params: Mapping[str, Any], spotter: 
         if spotter_folder is not None:
             for kind in TYPES:
                 shutil.copyfile(spotter_file(spotter_folder, kind), spotter_file(tmp, kind))
-            info = json.loads((spotter_folder / SPOTTER_INFO).read_text())
-            spotting = {"method": "learned", "source": str(spotter_folder), "seed": info["seed"],
-                        "map_size": info["map_size"], "subjects": info["subjects"]}  # fmt: skip
+            trained = json.loads((spotter_folder / SPOTTER_INFO).read_text())
+            spotting = {"method": "learned", "source": str(spotter_folder), "seed": trained["seed"],
+                        "map_size": trained["map_size"], "subjects": trained["subjects"]}  # fmt: skip
         rife = params["interpolate"]["rife"].get("checkpoint")
         if params["interpolate"]["method"] == "rife" and rife is not None:
             shutil.copyfile(rife, Path(tmp) / RIFE)
@@ -151,6 +151,7 @@ def export(run: PathLike, output: PathLike, params: Mapping[str, Any], spotter: 
             "model": info["model"],
             "model_options": params["train"]["models"].get(info["model"], {}),
             "classes": info["classes"],
+            "label_set": params["ingest"]["label_set"],
             "input_shapes": info["input_shapes"],
             "model_context": info["model_context"],
             "input_scales": info["input_scales"],

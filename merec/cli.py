@@ -296,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--onset", type=int, help="a known interval's first frame: skip spotting, recognise it")
     sub.add_argument("--apex", type=int, help="its apex frame (default: estimated from the flow)")
     sub.add_argument("--offset", type=int, help="its last frame")
-    sub.add_argument("--annotation", help="intervals CSV to score against (onset, offset[, video, type, emotion])")
+    sub.add_argument("--annotation", help="score against a long-video release's root folder, or an intervals CSV "
+                     "(onset, offset[, video, type, emotion])")  # fmt: skip
     sub.add_argument("--video", help="the annotation's video id (default: the input's name)")
     sub.add_argument("--detect-max-side", type=int, default=640,
                      help="px; larger frames are downscaled for face detection only (default: 640)")  # fmt: skip

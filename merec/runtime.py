@@ -94,9 +94,22 @@ def seed_everything(seed: int, device: str = "cpu") -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (a caller that swapped it, such as a
+    test capturing output, never leaves the handler writing to a closed stream)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ sets it
+        pass
+
+
 def setup_logging(log_file: str | os.PathLike[str] | None = None, verbose: bool = False) -> None:
     """Log to stderr and, when given, to ``log_file`` (the rule's log)."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers: list[logging.Handler] = [_StderrHandler()]
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, mode="w"))

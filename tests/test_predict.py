@@ -20,7 +20,7 @@ from merec.config import load_params
 from merec.errors import MerecError
 from merec.io import load_npz
 from merec.predict import PredictOptions, predict
-from merec.predict.pipeline import interval_frames
+from merec.predict.pipeline import interval_frames, read_annotation
 from merec.predict.report import reduced
 from merec.predict.source import Source, open_source
 from merec.shards import read_stage, stage_samples
@@ -81,6 +81,8 @@ def test_a_folder_of_frames_is_spotted_exactly_as_the_pipeline_spotted_it(built:
     assert np.allclose(micro[[f"p_{c}" for c in classes]].sum(axis=1), 1.0, atol=1e-5)
     assert np.allclose(table["onset_s"], (table["onset"] - 1) / 30, atol=1e-4)
     assert summary["frames"] == 294 and summary["face_gaps"] == [] and "spotting" in summary["scores"]
+    release = read_annotation(built / "data" / "raw" / "synth_lv", VIDEO)  # the release as downloaded
+    assert release.equals(read_annotation(annotation(built), VIDEO)) and release["emotion"].notna().any()
     curve = pd.read_csv(tmp_path / "out" / "curve.csv")
     assert len(curve) == 294 and {"seconds", "face", "curve_micro", "curve_macro"} <= set(curve.columns)
 
@@ -164,6 +166,8 @@ def test_bad_inputs_are_errors_that_say_what_to_do_and_leave_nothing(built: Path
     bad.write_text("start,end\n1,2\n")
     with pytest.raises(MerecError, match="no column onset, offset"):
         predict(folder, bundle, out, PredictOptions(fps=30, annotation=bad))
+    with pytest.raises(MerecError, match="no SAMM Long Videos, CAS.ME.\\^2 or CAS.ME.\\^3 annotation file in it"):
+        predict(folder, bundle, out, PredictOptions(fps=30, annotation=tmp_path))
     with pytest.raises(MerecError, match="not a merec bundle"):
         predict(folder, tmp_path, out, PredictOptions(fps=30))
     assert not out.exists() and not list(tmp_path.glob(".out*"))  # nothing half-written

@@ -25,7 +25,15 @@ from merec.datasets.cells import RowProblem
 from merec.datasets.clips import write_clip_lists
 from merec.datasets.frames import list_frames
 from merec.datasets.labels import LabelMap, label_classes
-from merec.datasets.long_videos import LongVideos, read_casme2_lv, read_casme3_lv, read_samm_lv
+from merec.datasets.long_videos import (
+    CASME2_LV_ANNOTATION,
+    CASME3_LV_MACRO,
+    SAMM_LV_PATTERN,
+    LongVideos,
+    read_casme2_lv,
+    read_casme3_lv,
+    read_samm_lv,
+)
 from merec.datasets.settings import IngestParams
 from merec.errors import MerecError
 from merec.io import PathLike, write_csv
@@ -67,6 +75,40 @@ def _labels(intervals: pd.DataFrame, fmt: str, label_set: str) -> list[str]:
     return labels
 
 
+def _labelled(intervals: pd.DataFrame, fmt: str, label_set: str) -> pd.DataFrame:
+    """The intervals with their class under ``label_set`` (``label``; empty: none) and fold."""
+    out = intervals.copy()
+    out["label"] = _labels(out, fmt, label_set)
+    out["fold"] = out["subject"].str.split("/").str[-1]
+    return out
+
+
+def release_intervals(root: PathLike, fmt: str, label_set: str) -> pd.DataFrame:
+    """The annotated intervals of a long-video release as ``intervals.csv`` holds them (its official
+    errata applied; rows that cannot be read are left out, with a warning)."""
+    data = load_long_videos(Path(root).name, {"format": fmt, "root": str(root)}, on_error="skip")
+    if len(data.skipped):
+        LOG.warning("%s: %d annotation row(s) left out: %s", root, len(data.skipped),
+                    "; ".join(f"row {r.row}: {r.reason}" for r in data.skipped.head(5).itertuples()))  # fmt: skip
+    return _labelled(data.intervals, fmt, label_set)
+
+
+def release_format(root: PathLike) -> str:
+    """The long-video format of a release folder, from the annotation files it holds."""
+    folder = Path(root)
+    names = [path.name for path in folder.iterdir()] if folder.is_dir() else []
+    if any(SAMM_LV_PATTERN.fullmatch(name) for name in names):
+        return "samm_lv"
+    if CASME2_LV_ANNOTATION in names:
+        return "casme2_lv"
+    if CASME3_LV_MACRO in names:
+        return "casme3_lv"
+    raise MerecError(
+        f"{folder}: no SAMM Long Videos, CAS(ME)^2 or CAS(ME)^3 annotation file in it; give the release's root "
+        "folder as downloaded, or an intervals CSV"
+    )
+
+
 def label_classes_of(fmt: str, label_set: str) -> list[str]:
     """The fixed class order of the micro-expression labels of a long-video release under ``label_set``."""
     return label_classes(label_set, LABEL_FORMAT[fmt])
@@ -94,9 +136,7 @@ def run(name: str, spec: Mapping[str, Any], output_csv: PathLike, params: Ingest
     videos["fold"] = videos["subject"].str.split("/").str[-1]
     videos["shard"] = [shard_of(video, shards) for video in videos["video"]]
     videos["shards"] = shards
-    intervals = data.intervals.copy()
-    intervals["label"] = _labels(intervals, spec["format"], params.label_set)
-    intervals["fold"] = intervals["subject"].str.split("/").str[-1]
+    intervals = _labelled(data.intervals, spec["format"], params.label_set)
     for first, second, video, kind in overlaps(intervals):  # kept: each still needs its own spotted interval
         LOG.warning("%s: rows %d and %d annotate overlapping %s intervals in video %s; both are kept and each needs "
                     "its own spotted interval", name, first, second, kind, video)  # fmt: skip

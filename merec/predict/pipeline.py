@@ -18,10 +18,11 @@
    ``predictions.csv``, ``summary.json``, ``curve.csv`` (per frame: time, face tracked, both curves)
    and ``report.html`` (:mod:`merec.predict.report`).
 
-With an annotation (``--annotation``: a CSV of intervals, columns onset, offset and optionally
-video, type, apex, emotion or label: the ``intervals.csv`` that ``merec ingest-lv`` writes for
-SAMM-LV, CAS(ME)^2 and CAS(ME)^3 serves as it is), the prediction is scored: spotting precision,
-recall and F1 per type (MEGC, IoU >= 0.5) and STRS on the micro-expressions.
+With an annotation (``--annotation``: the root folder of a SAMM Long Videos, CAS(ME)^2 or CAS(ME)^3
+release as downloaded, read by merec's readers with their errata; or a CSV of intervals, columns
+onset, offset and optionally video, type, apex, emotion or label, such as the ``intervals.csv``
+that ``merec ingest-lv`` writes), the prediction is scored: spotting precision, recall and F1 per
+type (MEGC, IoU >= 0.5) and STRS on the micro-expressions.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import torch
 import merec
 from merec.bundle import MAGNET, RIFE, Bundle, load_bundle
 from merec.datasets.apex import largest_flow_index
+from merec.datasets.long_ingest import release_format, release_intervals
 from merec.errors import MerecError
 from merec.face import FaceParams, align_clip
 from merec.features import FeatureParams, sample_features
@@ -232,15 +234,19 @@ def _known_interval(source: Source, options: PredictOptions) -> pd.DataFrame:
     return pd.DataFrame([("micro", onset, apex, offset, np.nan)], columns=["type", "onset", "apex", "offset", "score"])
 
 
-def read_annotation(path: PathLike, video: str) -> pd.DataFrame:
-    """The annotated intervals of ``video`` in a CSV (module docstring): video, type, onset, apex, offset, emotion."""
+def read_annotation(path: PathLike, video: str, label_set: str = "3class") -> pd.DataFrame:
+    """The annotated intervals of ``video`` (module docstring): video, type, onset, offset, emotion
+    (the class under ``label_set``), from a CSV or from a long-video release's root folder."""
     path = Path(path)
-    if not path.is_file():
-        raise MerecError(f"--annotation {path}: no such file")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MerecError(f"--annotation {path}: not a readable CSV ({exc})") from exc
+    if path.is_dir():
+        table = release_intervals(path, release_format(path), label_set).astype(str)
+    elif not path.is_file():
+        raise MerecError(f"--annotation {path}: no such file or release folder")
+    else:
+        try:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MerecError(f"--annotation {path}: not a readable CSV ({exc})") from exc
     missing = [column for column in ("onset", "offset") if column not in table.columns]
     if missing:
         raise MerecError(f"--annotation {path}: no column {', '.join(missing)} (needs onset, offset; optional "
@@ -281,7 +287,8 @@ def predict(
     bundle = load_bundle(bundle_path)
     source = open_source(input_path, options.fps)
     video = options.video or source.name
-    truth = read_annotation(options.annotation, video) if options.annotation else None
+    label_set = bundle.manifest.get("label_set", "3class")
+    truth = read_annotation(options.annotation, video, label_set) if options.annotation else None
     stages = Stages.of(bundle)
     tracking = Tracking(options.detect_max_side, "largest")
     known = options.onset is not None or options.offset is not None
