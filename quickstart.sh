@@ -37,7 +37,7 @@ case "${1:-run}" in
         ;;
     test)
         shift || true
-        python -m pytest -q -n 2 --dist loadscope "$@"   # a module's tests on one worker: its fixtures built once
+        python -m pytest -q -n 2 --dist loadscope --durations=15 "$@"   # a module's tests on one worker: its fixtures built once
         ;;
     *)
         echo "usage: ./quickstart.sh [run|test [pytest args]]" >&2

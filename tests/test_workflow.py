@@ -262,13 +262,13 @@ SMALL_HTNET = {"dims": [8, 16, 32], "heads": [1, 2, 4], "depths": [1, 1, 1]}  # 
 
 @pytest.mark.parametrize(
     ("model", "options"),
-    [("t3d", {}), ("r3d", {}), ("dsnca", {"width": 4, "input_size": 136}), ("htnet", SMALL_HTNET)],
-)
+    [("dsnca", {"width": 4, "input_size": 136}), ("htnet", SMALL_HTNET)],  # every input but rois/face; t3d, r3d
+)  # read the frames as dsnca does: tests/test_models.py trains them
 def test_a_model_of_another_input_trains_through_snakemake_on_the_built_features(
     built: Path, tmp_path: Path, model: str, options: dict
 ) -> None:
-    """Frame volumes (t3d, r3d), the frontal apex (dsnca: frames and frontal; capsule reads the frames alone) and
-    landmarks (htnet) come from the features already built."""
+    """Frame volumes and the frontal apex (dsnca; t3d, r3d and capsule read the frames alone) and landmarks
+    (htnet) come from the features already built."""
     root = clone(built, tmp_path)
     set_param(root, "train.model", model)
     for key, value in options.items():
