@@ -36,7 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow/scripts"))
 from _record import cpu_description  # noqa: E402
-from workspace import environment, project_files  # noqa: E402
+from workspace import copy_project, environment  # noqa: E402
 
 WHOLE_MACHINE = ("synth", "ingest")  # jobs that take every core (the others one thread each on 2 cores)
 STAGES = ("synth", "ingest", "face", "interpolate", "magnify", "features", "au_graph", "train", "evaluate", "strips")
@@ -44,10 +44,7 @@ STAGES = ("synth", "ingest", "face", "interpolate", "magnify", "features", "au_g
 
 def working_copy(target: Path) -> Path:
     """The project as a commit holds it, in a new git repository (no built outputs)."""
-    for name in project_files(ROOT):
-        path = target / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, path)
+    copy_project(ROOT, target)
     subprocess.run(["git", "init", "-q"], cwd=target, check=True)
     return target
 

@@ -147,6 +147,18 @@ def test_large_portrait_and_two_person_videos(built: Path, bundle: Path, tmp_pat
     assert two["face_gaps"] == [] and "faces found" in caplog.text  # the largest is tracked, with a warning
 
 
+def test_a_face_that_leaves_the_frame_is_a_gap_never_spotted(built: Path, bundle: Path, tmp_path):
+    frames = frames_of(built)
+    away = [np.full_like(f, 90) if 100 <= n < 160 else f for n, f in enumerate(frames, start=1)]
+    summary = predict(write_video(tmp_path / "away.mp4", away, (640, 360), 300), bundle, tmp_path / "out")
+    ((first, last),) = summary["face_gaps"]
+    assert abs(first - 100) <= 30 and abs(last - 159) <= 30  # found again at the next face check
+    table = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert not ((table["onset"] > first) & (table["offset"] < last)).any()  # nothing spotted inside the gap
+    curve = pd.read_csv(tmp_path / "out" / "curve.csv")
+    assert not curve["face"][first - 1 : last].any() and curve["curve_micro"][first - 1 : last].isna().all()
+
+
 def test_bad_inputs_are_errors_that_say_what_to_do_and_leave_nothing(built: Path, bundle: Path, tmp_path):
     out = tmp_path / "out"
     grey = [np.full((200, 400, 3), 120, np.uint8)] * 60

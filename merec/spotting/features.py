@@ -8,7 +8,9 @@ at a time:
   :func:`merec.face.alignment_transform`) crops every frame of it to ``face_size`` px, so motion
   within a segment is preserved. Every ``redetect_every`` frames the landmarks are found again: a
   face lost, or eyes moved by more than ``drift`` inter-ocular distances, ends the segment; the next
-  one starts where a face is found again. Frames without a face are *gaps*: reported, and never
+  one starts where a face is found again. A crop that differs from the one before by more than
+  ``recheck_change`` grey levels on average (a cut, a hand over the face, the face leaving) has its
+  face checked at once rather than at the next scheduled check. Frames without a face are *gaps*: reported, and never
   scored as motion.
 * **Flow.** Optical flow from frame ``i`` to ``i + k`` (DIS by default; ``flow``), both in one
   segment, for two steps: ``k`` is half a typical micro-expression (``micro_length_s`` x fps / 2)
@@ -73,6 +75,7 @@ class SpotFeatureParams(Params):
     chunk_frames: int
     redetect_every: int
     drift: float
+    recheck_change: float
     eye_margin: int
     roi_size: int
     map_size: int
@@ -171,9 +174,10 @@ class _Tracker:
         self.since = 0
         return segment
 
-    def update(self, frame: np.ndarray, index: int) -> Segment | None:
-        """The segment frame ``index`` belongs to (a new one on drift or after a gap), or None: no face."""
-        due = self.segment is None or self.since >= self.params.redetect_every
+    def update(self, frame: np.ndarray, index: int, now: bool = False) -> Segment | None:
+        """The segment frame ``index`` belongs to (a new one on drift or after a gap), or None: no face;
+        ``now``: check the face on this frame whatever the schedule."""
+        due = now or self.segment is None or self.since >= self.params.redetect_every
         self.since += 1
         if not due:
             return self.segment
@@ -237,9 +241,16 @@ def video_features(
             window.popleft()
         if segment is None:
             continue
-        crop = cv2.warpAffine(frame, segment.transform, size, flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
-        grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+        grey = _grey_crop(frame, segment, size)
+        previous = window[-1] if window else None
+        if previous is not None and previous[0] == index - 1 and previous[2] is segment and tracker.since > 0:
+            change = float(np.mean(cv2.absdiff(grey, previous[1])))
+            if change > params.recheck_change:  # a cut or an occlusion between two face checks
+                segment = tracker.update(frame, index, now=True)
+                face[-1], segment_of[-1] = segment is not None, -1 if segment is None else segment.start
+                if segment is None:
+                    continue
+                grey = _grey_crop(frame, segment, size)
         if segment.start not in masks:
             masks[segment.start] = _masks(segment.landmarks, params)
         earlier = {i: (g, seg) for i, g, seg in window}
@@ -277,6 +288,11 @@ def video_features(
             f"k_{kind}": np.int64(step),
         }
     return arrays
+
+
+def _grey_crop(frame: np.ndarray, segment: Segment, size: tuple[int, int]) -> np.ndarray:
+    crop = cv2.warpAffine(frame, segment.transform, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
 
 
 def _too_short(video: str, n: int, window: int, fps: float) -> None:

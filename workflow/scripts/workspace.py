@@ -25,6 +25,30 @@ def project_files(root: Path) -> list[str]:
     return [name for name in listed if (root / name).is_file() or (root / name).is_symlink()]
 
 
+RUN_STATE = ("dvc.lock", "models/dvc.lock")  # what the checkout's own runs record (Snakemake's too)
+
+
+def project_content(root: Path, name: str) -> bytes | None:
+    """A project file's bytes for a working copy: the working tree's, but the lock files as the
+    commit holds them (a run in the checkout rewrites them); None for a lock file the commit lacks."""
+    if name not in RUN_STATE:
+        return (root / name).read_bytes()
+    shown = subprocess.run(["git", "show", f"HEAD:{name}"], cwd=root, capture_output=True)
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def copy_project(root: Path, target: Path) -> Path:
+    """The project's files (:func:`project_files`, :func:`project_content`) written under ``target``."""
+    for name in project_files(root):
+        content = project_content(root, name)
+        if content is None:
+            continue
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return target
+
+
 def environment(workdir: Path) -> dict[str, str]:
     """Environment for Snakemake/DVC in a working copy: this interpreter's ``python`` first on PATH,
     the copy's ``merec`` package importable, no progress bars, no DVC analytics."""
