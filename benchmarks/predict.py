@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -130,7 +131,9 @@ def held_out_scores(bundle: Path, videos_csv: Path, out: Path) -> dict[str, Any]
 
 def write_mp4(path: Path, folder: Path, repeats: int = 1) -> int:
     """A 640 x 360, 30 fps mp4 of a frame folder (face scaled to 300 px, the frames ``repeats`` times)."""
-    files = sorted(folder.glob("*.jpg"))
+    from merec.datasets.frames import list_frames
+
+    files = list(list_frames(folder).values())
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 360))
     for _ in range(repeats):
         for file in files:
@@ -241,6 +244,7 @@ def main() -> None:
         },
     }
     write_record(result, args.output, table(result))
+    shutil.rmtree(scratch, ignore_errors=True)  # the working copy given with --workdir stays
 
 
 if __name__ == "__main__":

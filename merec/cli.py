@@ -170,14 +170,11 @@ def _export(args: argparse.Namespace, params: dict[str, Any]) -> object:
 
 
 def _predict(args: argparse.Namespace, params: dict[str, Any]) -> object:
-    from merec.bundle import check_params, load_bundle
     from merec.predict import PredictOptions, predict
 
-    if params:  # --params given: it must agree with the bundle's own
-        check_params(load_bundle(args.model), params)
     options = PredictOptions(args.fps, args.onset, args.apex, args.offset, args.annotation and Path(args.annotation),
                              args.video, args.detect_max_side)  # fmt: skip
-    summary = predict(args.input, args.model, args.output, options)
+    summary = predict(args.input, args.model, args.output, options, params)  # --params given: must agree
     LOG.info("open %s in a browser", Path(args.output) / "report.html")
     return summary
 

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+from array import array
 from pathlib import Path
 
 import cv2
@@ -174,6 +175,8 @@ def test_bad_inputs_are_errors_that_say_what_to_do_and_leave_nothing(built: Path
         predict(folder, bundle, out, PredictOptions(fps=30, onset=10))
     with pytest.raises(MerecError, match="interval 290-400 lies outside its frames 1-294"):
         predict(folder, bundle, out, PredictOptions(fps=30, onset=290, offset=400))
+    with pytest.raises(MerecError, match="--detect-max-side must be at least 64"):
+        predict(folder, bundle, out, PredictOptions(fps=30, detect_max_side=0))
     bad = tmp_path / "bad.csv"
     bad.write_text("start,end\n1,2\n")
     with pytest.raises(MerecError, match="no column onset, offset"):
@@ -218,9 +221,9 @@ def test_interval_frames_hold_only_open_intervals_and_fill_unreadable_frames() -
 
 def test_variable_frame_rate_is_reported_and_times_come_from_the_timestamps(tmp_path, caplog) -> None:
     source = Source(Path("v.mp4"), 30.0, 5, (2, 2), True)
-    source.times = {1: 0.0, 2: 1 / 30, 3: 2 / 30, 4: 3 / 30, 5: 4 / 30}
+    source.times = array("d", [0.0, 1 / 30, 2 / 30, 3 / 30, 4 / 30])
     assert not source.check_timing()
-    source.times = {1: 0.0, 2: 1 / 30, 3: 3 / 30, 4: 4 / 30, 5: 6 / 30}
+    source.times = array("d", [0.0, 1 / 30, 3 / 30, 4 / 30, 6 / 30])
     with caplog.at_level(logging.WARNING, logger="merec"):
         assert source.check_timing()
     assert "variable frame rate" in caplog.text and source.seconds(5) == pytest.approx(0.2)
@@ -238,8 +241,17 @@ def test_open_source_reads_the_rate_size_and_count_of_a_video(tmp_path: Path) ->
     video = write_video(tmp_path / "v.mp4", [canvas((10, 10, 180))] * 12, (400, 200), 180, fps=25)
     source = open_source(video)
     assert (source.fps, source.size, source.frame_count, source.name) == (25.0, (400, 200), 12, "v")
-    assert open_source(video, fps=50).fps == 50.0
-    assert sum(1 for _ in source.frames()) == 12 and source.seconds(3) == pytest.approx(2 / 25)
+    assert sum(1 for _ in source.frames()) == 12 and source.seconds(3) == pytest.approx(2 / 25)  # timestamps
+    faster = open_source(video, fps=200)  # a high-speed recording stored at 25 fps: --fps sets the times
+    assert sum(1 for _ in faster.frames()) == 12 and faster.seconds(3) == pytest.approx(2 / 200)
+
+
+def test_an_annotation_csv_needs_only_onset_and_offset(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("onset,offset\n10,20\n40,45\n")
+    table = read_annotation(tmp_path / "a.csv", "v")
+    assert table[["video", "type", "onset", "offset"]].to_numpy().tolist() == [["v", "micro", 10, 20],
+                                                                                ["v", "micro", 40, 45]]  # fmt: skip
+    assert table["emotion"].isna().all()
 
 
 def test_a_bundle_with_the_learned_spotter_scores_as_the_spotter_does_on_the_stage_maps(built: Path, tmp_path):

@@ -27,6 +27,7 @@ type (MEGC, IoU >= 0.5) and STRS on the micro-expressions.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import time
@@ -40,7 +41,7 @@ import pandas as pd
 import torch
 
 import merec
-from merec.bundle import MAGNET, RIFE, Bundle, load_bundle
+from merec.bundle import MAGNET, RIFE, Bundle, check_params, load_bundle
 from merec.datasets.apex import largest_flow_index
 from merec.datasets.long_ingest import release_format, release_intervals
 from merec.errors import MerecError
@@ -61,6 +62,7 @@ from merec.train import class_probabilities, model_inputs, sample_inputs, to_ten
 
 LOG = logging.getLogger("merec.predict")
 PREDICTIONS, SUMMARY, CURVE, REPORT = "predictions.csv", "summary.json", "curve.csv", "report.html"
+MIN_DETECT_SIDE = 64  # px: dlib's detector finds faces of about 80 px and up
 
 
 @dataclass(frozen=True)
@@ -129,13 +131,17 @@ class Recognised:
 
 
 def spot_recording(
-    source: Source, stages: Stages, tracking: Tracking, spotters: Mapping[str, torch.nn.Module] | None = None
+    source: Source,
+    stages: Stages,
+    tracking: Tracking,
+    spotters: Mapping[str, torch.nn.Module] | None = None,
+    scratch: PathLike | None = None,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """The spotting pass: per-frame arrays (with ``curve_<type>``) and the spotted intervals, by the
     training-free baseline or, given ``spotters`` (per type), the learned spotter (its flow maps go
-    to a temporary folder on disk, never to memory)."""
+    to a temporary folder in ``scratch`` on disk, never to memory; removed after)."""
     frames = progress(source.frames(), f"spot {source.name}", total=source.frame_count)
-    with tempfile.TemporaryDirectory(prefix="merec-predict-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=".merec-predict-", dir=scratch) as tmp:
         out = None if spotters is None else Path(tmp) / "maps.npz"
         arrays = video_features(source.name, frames, source.fps, stages.spot_features, out, tracking=tracking)
         curves = {}
@@ -145,10 +151,9 @@ def spot_recording(
                 curves[kind] = baseline_curve(arrays[f"rois_{kind}"], valid, k, stages.spot.baseline.contrast)
                 continue
             maps = raw_maps(out, kind, len(valid), stages.spot_features.map_size)
-            data = learned.VideoData(source.name, maps, valid, np.zeros(len(valid), np.float32),
-                                     learned.video_scale(maps, valid), k)  # fmt: skip
+            data = learned.load_video(source.name, arrays, maps, kind, pd.DataFrame(columns=["type"]))  # no labels
             curves[kind] = learned.curve(spotters[kind], data, "cpu")
-    p = stages.spot.p.baseline if spotters is None else stages.spot.p.learned
+    p = stages.spot.threshold
     first = int(arrays["frame_numbers"][0])
     rows = []
     for kind in TYPES:
@@ -164,32 +169,41 @@ def interval_frames(source: Source, intervals: list[tuple[int, int]]) -> Iterato
     cannot be read takes its predecessor's place (logged); nothing but open intervals is held."""
     if not intervals:
         return
-    order = sorted(range(len(intervals)), key=lambda i: intervals[i][0])
+    waiting = sorted(range(len(intervals)), key=lambda i: intervals[i][0])
     pending: dict[int, list[np.ndarray]] = {}
-    waiting = list(order)
     last: np.ndarray | None = None
     final = max(offset for _, offset in intervals)
-    for number, frame in source.frames():
-        if frame is None:
-            frame = last
-        last = frame if frame is not None else last
-        while waiting and intervals[waiting[0]][0] <= number:
-            pending[waiting.pop(0)] = []
-        for index in list(pending):
-            if frame is not None:
-                pending[index].append(frame)
-            if intervals[index][1] == number:
-                yield index, pending.pop(index)
-        if number >= final:
-            return
+    number = None
+    with contextlib.closing(source.frames()) as frames:
+        for number, frame in frames:
+            if frame is not None and last is not None and frame.shape != last.shape:
+                LOG.warning("%s: frame %d is %dx%d, the frames before it %dx%d; taken as unreadable", source.path,
+                            number, frame.shape[1], frame.shape[0], last.shape[1], last.shape[0])  # fmt: skip
+                frame = None
+            if frame is None:
+                frame = last
+            last = frame if frame is not None else last
+            while waiting and intervals[waiting[0]][0] <= number:
+                pending[waiting.pop(0)] = []
+            for index in list(pending):
+                if frame is not None:
+                    pending[index].append(frame)
+                if intervals[index][1] == number:
+                    yield index, pending.pop(index)
+            if number >= final:
+                return
     if pending or waiting:
         ends = ", ".join(f"{intervals[i][0]}-{intervals[i][1]}" for i in [*pending, *waiting])
-        raise MerecError(f"{source.path}: interval(s) {ends} end after the last frame read; check --onset/--offset")
+        raise MerecError(f"{source.path}: interval(s) {ends} end after the last frame read ({number}); "
+                         "give --onset/--offset within the recording")  # fmt: skip
 
 
 def recognise(frames: list[np.ndarray], apex_index: int, name: str, bundle: Bundle, stages: Stages,
               tracking: Tracking) -> Recognised:  # fmt: skip
     """One interval through face -> interpolate -> magnify -> features -> the recogniser."""
+    if len(frames) < 2:
+        LOG.warning("%s: not recognised: fewer than two of its frames can be read", name)
+        return Recognised(None, "fewer than two of its frames can be read")
     apex_index = min(max(apex_index, 1), len(frames) - 1)
     try:
         aligned = align_clip(frames, apex_index, name, stages.face, f"{name}'s onset frame", tracking.max_side,
@@ -255,7 +269,8 @@ def read_annotation(path: PathLike, video: str, label_set: str = "3class") -> pd
         table = table[table["video"] == video]
         if table.empty:
             raise MerecError(f"--annotation {path}: no interval of video {video!r}; name the video with --video")
-    out = pd.DataFrame({"video": video, "type": table.get("type", "micro")})
+    kinds = table["type"] if "type" in table.columns else pd.Series("micro", index=table.index)
+    out = pd.DataFrame({"video": video, "type": kinds})
     for column in ("onset", "offset"):
         out[column] = pd.to_numeric(table[column], errors="coerce")
     bad = out.index[out[["onset", "offset"]].isna().any(axis=1)]
@@ -279,12 +294,21 @@ def score(truth: pd.DataFrame, predictions: pd.DataFrame, classes: list[str]) ->
 
 
 def predict(
-    input_path: PathLike, bundle_path: PathLike, output: PathLike, options: PredictOptions = PredictOptions()
+    input_path: PathLike,
+    bundle_path: PathLike,
+    output: PathLike,
+    options: PredictOptions = PredictOptions(),
+    params: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the bundle on one recording and write the outputs (module docstring); returns the summary."""
+    """Run the bundle on one recording and write the outputs (module docstring); returns the summary.
+    ``params``: a params file's, which must agree with the bundle's (:func:`merec.bundle.check_params`)."""
     started = time.perf_counter()
+    if options.detect_max_side < MIN_DETECT_SIDE:
+        raise MerecError(f"--detect-max-side must be at least {MIN_DETECT_SIDE} px, got {options.detect_max_side}")
     check_replaceable(output, SUMMARY, "predictions")
     bundle = load_bundle(bundle_path)
+    if params:
+        check_params(bundle, params)
     source = open_source(input_path, options.fps)
     video = options.video or source.name
     label_set = bundle.manifest.get("label_set", "3class")
@@ -296,16 +320,18 @@ def predict(
     if known:
         intervals = _known_interval(source, options)
     else:
-        arrays, intervals = spot_recording(source, stages, tracking, bundle.spotters)
+        arrays, intervals = spot_recording(source, stages, tracking, bundle.spotters, Path(output).parent)
     spotted_s = time.perf_counter() - started
     micro = [i for i in intervals.index if intervals.loc[i, "type"] == "micro"]
-    spans = [(int(intervals.loc[i, "onset"]), int(intervals.loc[i, "offset"])) for i in micro]
+    # the recognition path reads onset..apex: frames after a known apex are never held
+    ends = [intervals.loc[i, "offset" if pd.isna(intervals.loc[i, "apex"]) else "apex"] for i in micro]
+    spans = [(int(intervals.loc[i, "onset"]), int(end)) for i, end in zip(micro, ends, strict=True)]
     results: dict[int, Recognised] = {}
     for position, frames in progress(interval_frames(source, spans), "recognise", total=len(spans)):
         row = intervals.loc[micro[position]]
         onset = int(row["onset"])
         if pd.isna(row["apex"]):
-            intervals.loc[micro[position], "apex"] = onset + largest_flow_index(frames)
+            intervals.loc[micro[position], "apex"] = onset + (largest_flow_index(frames) if frames else 0)
         apex_index = int(intervals.loc[micro[position], "apex"]) - onset
         results[micro[position]] = recognise(frames, apex_index, f"{video} {onset}-{row['offset']}", bundle, stages,
                                              tracking)  # fmt: skip

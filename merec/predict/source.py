@@ -7,14 +7,16 @@ Frames are numbered from 1 in reading order (a folder: the numbers in its file n
 **Frame rate.** A video's is the container's (``CAP_PROP_FPS``), a folder has none: ``fps``
 overrides either and is needed for a folder. **Time.** Each frame's time comes from the
 decoder's timestamp (``CAP_PROP_POS_MSEC``), so a variable-frame-rate recording still reports
-the right seconds; the flow steps of spotting use the mean rate, and a rate that varies by more
-than :data:`VFR_TOLERANCE` of a frame is reported. Frames that cannot be decoded are skipped and
-named (the flows through them are left out), never silently dropped.
+the right seconds (``fps`` given: the times come from it instead); the flow steps of spotting use
+the mean rate, and a rate that varies by more than :data:`VFR_TOLERANCE` of a frame is reported.
+Frames that cannot be decoded are skipped and named (the flows through them are left out), never
+silently dropped.
 """
 
 from __future__ import annotations
 
 import logging
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ import numpy as np
 from merec.datasets.frames import IMAGE_SUFFIXES, list_frames
 from merec.errors import MerecError
 from merec.io import read_image
+from merec.spotting.features import read_frames
 
 LOG = logging.getLogger("merec.predict")
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv"})
@@ -41,7 +44,8 @@ class Source:
     size: tuple[int, int]  # width, height
     is_video: bool
     first: int = 1  # the first frame's number
-    times: dict[int, float] = field(default_factory=dict)  # frame number -> seconds, filled by a full read
+    fps_given: bool = False  # --fps: times come from it, not from the file's timestamps
+    times: array = field(default_factory=lambda: array("d"))  # seconds of frames 1, 2, ... (a video read through)
 
     @property
     def name(self) -> str:
@@ -53,19 +57,24 @@ class Source:
         yield from (self._video_frames() if self.is_video else self._folder_frames())
 
     def seconds(self, number: int) -> float:
-        """The time of a frame: its timestamp when the recording was read, else from the frame rate."""
-        return self.times.get(number, (number - self.first) / self.fps)
+        """The time of a frame: its decoder timestamp when the video was read (and no ``--fps`` was
+        given), else from the frame rate."""
+        if 1 <= number <= len(self.times):
+            return self.times[number - 1]
+        return (number - self.first) / self.fps
 
     def _video_frames(self) -> Iterator[tuple[int, np.ndarray | None]]:
         capture = _open_video(self.path)
         number = 0
+        stamps = array("d")
         try:
             while True:
                 ok = capture.grab()
                 if not ok:
                     break
                 number += 1
-                self.times[number] = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                if not self.fps_given:
+                    stamps.append(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
                 ok, frame = capture.retrieve()
                 if not ok or frame is None:
                     LOG.warning("%s: frame %d cannot be decoded; skipped", self.path, number)
@@ -74,6 +83,7 @@ class Source:
                 yield number, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         finally:
             capture.release()
+        self.times = stamps  # a full read's: a pass that stopped early keeps the last full one
         if self.frame_count and number < self.frame_count - 1:
             LOG.warning("%s: decoding stopped at frame %d of the %d the file declares (damaged or cut short)",
                         self.path, number, self.frame_count)  # fmt: skip
@@ -81,23 +91,13 @@ class Source:
 
     def _folder_frames(self) -> Iterator[tuple[int, np.ndarray | None]]:
         files = list_frames(self.path)
-        for number in range(min(files), max(files) + 1):
-            path = files.get(number)
-            if path is None:
-                LOG.warning("%s: frame %d is missing; skipped", self.path, number)
-                yield number, None
-                continue
-            try:
-                yield number, read_image(path)
-            except MerecError as exc:
-                LOG.warning("%s: %s; skipped", path, exc)
-                yield number, None
+        yield from read_frames(self.name, files, min(files), max(files))
 
     def check_timing(self) -> bool:
         """After a full read: whether the frame rate varies (logged, with the rates found)."""
         if len(self.times) < 3:
             return False
-        stamps = np.array([self.times[n] for n in sorted(self.times)])
+        stamps = np.asarray(self.times)
         steps = np.diff(stamps) * self.fps
         if not len(steps) or np.all(np.abs(steps - 1.0) <= VFR_TOLERANCE):
             return False
@@ -134,7 +134,7 @@ def open_source(path: str | Path, fps: float | None = None) -> Source:
             raise MerecError(f"{path}: a folder of frames has no frame rate; give it with --fps")
         first = read_image(next(iter(files.values())))
         size = (first.shape[1], first.shape[0])
-        return Source(path, float(fps), max(files) - min(files) + 1, size, False, first=min(files))
+        return Source(path, float(fps), max(files) - min(files) + 1, size, False, first=min(files), fps_given=True)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise MerecError(f"{path}: a single image; give a video file or a folder of frames")
     capture = _open_video(path)
@@ -146,8 +146,10 @@ def open_source(path: str | Path, fps: float | None = None) -> Source:
         capture.release()
     if not ok or frame is None:
         raise MerecError(f"{path}: no frame can be decoded from this video; check the file")
+    given = fps is not None
     if fps is None:
         if not rate or not np.isfinite(rate) or rate <= 0:
             raise MerecError(f"{path}: the file gives no frame rate; give it with --fps")
         fps = rate
-    return Source(path, float(fps), count if count > 0 else None, (frame.shape[1], frame.shape[0]), True)
+    size = (frame.shape[1], frame.shape[0])
+    return Source(path, float(fps), count if count > 0 else None, size, True, fps_given=given)

@@ -101,6 +101,7 @@ class Segment:
     eyes: np.ndarray  # (2, 2) eye centres on the frame that started it
     iod: float
     landmarks: np.ndarray  # (68, 2) in crop coordinates
+    masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # eye mask, nose box, ROI boxes (:func:`_masks`)
 
 
 def _masks(landmarks: np.ndarray, params: SpotFeatureParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -117,7 +118,9 @@ def _masks(landmarks: np.ndarray, params: SpotFeatureParams) -> tuple[np.ndarray
     return eyes.astype(bool), nose, roi_boxes(landmarks, params.rois, params.roi_size, size)
 
 
-def _frames(video: str, files: Mapping[int, Path], first: int, last: int) -> Iterator[tuple[int, np.ndarray | None]]:
+def read_frames(
+    video: str, files: Mapping[int, Path], first: int, last: int
+) -> Iterator[tuple[int, np.ndarray | None]]:
     """(frame number, RGB frame or None when missing or unreadable) from ``first`` to ``last``."""
     folder = next(iter(files.values())).parent if files else "the video's folder"
     for number in range(first, last + 1):
@@ -158,13 +161,14 @@ class _Tracker:
         self.segment: Segment | None = None
         self.since = 0
 
-    def _detect(self, frame: np.ndarray, index: int) -> Face | None:
+    def _detect(self, frame: np.ndarray, number: int) -> Face | None:
         faces = detect_faces(frame, upsample=self.params.upsample, max_side=self.tracking.max_side)
         if not faces:
             return None
-        if self.segment is not None and len(faces) > 1:  # keep following the face tracked so far
-            return min(faces, key=lambda face: np.abs(np.array(eye_centres(face.landmarks)) - self.segment.eyes).max())
-        return choose_face(faces, self.video, f"frame index {index}", self.tracking.similar)
+        if self.segment is not None and len(faces) > 1 and self.tracking.similar == "largest":
+            tracked = self.segment.eyes  # keep following the face tracked so far
+            return min(faces, key=lambda face: np.abs(np.array(eye_centres(face.landmarks)) - tracked).max())
+        return choose_face(faces, self.video, f"frame {number}", self.tracking.similar)
 
     def _start(self, face: Face, index: int) -> Segment:
         transform = alignment_transform(face.landmarks, self.face)
@@ -174,17 +178,17 @@ class _Tracker:
         self.since = 0
         return segment
 
-    def update(self, frame: np.ndarray, index: int, now: bool = False) -> Segment | None:
-        """The segment frame ``index`` belongs to (a new one on drift or after a gap), or None: no face;
-        ``now``: check the face on this frame whatever the schedule."""
+    def update(self, frame: np.ndarray, index: int, number: int, now: bool = False) -> Segment | None:
+        """The segment frame ``index`` (0-based; ``number`` in the video's numbering) belongs to (a new
+        one on drift or after a gap), or None: no face; ``now``: check the face whatever the schedule."""
         due = now or self.segment is None or self.since >= self.params.redetect_every
         self.since += 1
         if not due:
             return self.segment
-        face = self._detect(frame, index)
+        face = self._detect(frame, number)
         if face is None:
             if self.segment is not None:
-                LOG.warning("video %s: face lost at frame index %d", self.video, index)
+                LOG.warning("video %s: face lost at frame %d", self.video, number)
             self.segment = None
             return None
         if self.segment is not None:
@@ -215,79 +219,98 @@ def video_features(
     flow = make_flow(params.flow)
     names = list(params.rois)
     m = params.map_size
-    rois: dict[str, list[np.ndarray]] = {kind: [] for kind in steps}
-    valid: dict[str, list[bool]] = {kind: [] for kind in steps}
+    rois = {kind: _Column(np.float32, len(names)) for kind in steps}
+    valid = {kind: _Column(bool) for kind in steps}
+    face, segment_of, numbers = _Column(bool), _Column(np.int64, fill=-1), _Column(np.int64)
     maps = {}
     if out is not None:
         maps = {kind: _MapWriter(maps_file(out, kind, raw=n is None), n, m, params.chunk_frames) for kind in steps}
-    face: list[bool] = []
-    segment_of: list[int] = []
-    numbers: list[int] = []
     tracker = _Tracker(video, params, tracking)
     longest = max(steps.values())
     window: deque[tuple[int, np.ndarray, Segment]] = deque()  # (index, grey crop, segment) of the last frames
-    masks: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     size = (params.face_size, params.face_size)
-    blank = np.zeros(len(names), np.float32)
-    for index, (number, frame) in enumerate(frames):
-        numbers.append(int(number))
-        for kind in steps:
-            rois[kind].append(blank)
-            valid[kind].append(False)
-        segment = None if frame is None else tracker.update(frame, index)
-        face.append(segment is not None)
-        segment_of.append(-1 if segment is None else segment.start)
-        while window and window[0][0] < index - longest:
-            window.popleft()
-        if segment is None:
-            continue
-        grey = _grey_crop(frame, segment, size)
-        previous = window[-1] if window else None
-        if previous is not None and previous[0] == index - 1 and previous[2] is segment and tracker.since > 0:
-            change = float(np.mean(cv2.absdiff(grey, previous[1])))
-            if change > params.recheck_change:  # a cut or an occlusion between two face checks
-                segment = tracker.update(frame, index, now=True)
-                face[-1], segment_of[-1] = segment is not None, -1 if segment is None else segment.start
+    index = -1
+    try:
+        for index, (number, frame) in enumerate(frames):
+            for column in (numbers, face, segment_of, *rois.values(), *valid.values()):
+                column.grow()
+            numbers[index] = number
+            segment = None if frame is None else tracker.update(frame, index, int(number))
+            while window and window[0][0] < index - longest:
+                window.popleft()
+            if segment is None:
+                continue
+            grey = _grey_crop(frame, segment, size)
+            previous = window[-1] if window else None
+            follows = previous is not None and previous[0] == index - 1 and previous[2] is segment
+            if follows and tracker.since > 0 and float(np.mean(cv2.absdiff(grey, previous[1]))) > params.recheck_change:
+                segment = tracker.update(frame, index, int(number), now=True)  # a cut or an occlusion
                 if segment is None:
                     continue
                 grey = _grey_crop(frame, segment, size)
-        if segment.start not in masks:
-            masks[segment.start] = _masks(segment.landmarks, params)
-        earlier = {i: (g, seg) for i, g, seg in window}
-        for kind, step in steps.items():
-            before = earlier.get(index - step)
-            if before is None or before[1] is not segment:
-                continue  # a gap or another segment between the two frames: no flow
-            at = index - step
-            rois[kind][at], motion_map = _motion(flow(before[0], grey), masks[segment.start], m)
-            if maps:
-                maps[kind].put(at, motion_map)
-            valid[kind][at] = True
-        window.append((index, grey, segment))
-    total = len(numbers)
-    for writer in maps.values():
-        writer.close(total)
+            face[index], segment_of[index] = True, segment.start
+            if segment.masks is None:
+                segment.masks = _masks(segment.landmarks, params)
+            earlier = {i: (g, seg) for i, g, seg in window}
+            for kind, step in steps.items():
+                before = earlier.get(index - step)
+                if before is None or before[1] is not segment:
+                    continue  # a gap or another segment between the two frames: no flow
+                at = index - step
+                rois[kind][at], motion_map = _motion(flow(before[0], grey), segment.masks, m)
+                if maps:
+                    maps[kind].put(at, motion_map)
+                valid[kind][at] = True
+            window.append((index, grey, segment))
+    finally:
+        for writer in maps.values():
+            writer.close(index + 1)
+    total = index + 1
     if total < window_frames:
         _too_short(video, total, window_frames, fps)
     if n is not None and total != n:
         raise MerecError(f"video {video}: {total} frames read, {n} expected; rerun ingest-lv")
-    if not any(face):
+    if not face.values().any():
         raise MerecError(f"video {video}: no face found on any of its {total} frames; check the frames, or raise "
                          "spot_features.upsample for small faces")  # fmt: skip
     arrays = {
-        "face": np.array(face, bool),
-        "segment": np.array(segment_of, np.int64),
-        "frame_numbers": np.array(numbers, np.int64),
+        "face": face.values(),
+        "segment": segment_of.values(),
+        "frame_numbers": numbers.values(),
         "fps": np.float64(fps),
         "roi_names": np.array(names),
     }
     for kind, step in steps.items():
         arrays |= {
-            f"rois_{kind}": np.stack(rois[kind]).astype(np.float32),
-            f"valid_{kind}": np.array(valid[kind], bool),
+            f"rois_{kind}": rois[kind].values(),
+            f"valid_{kind}": valid[kind].values(),
             f"k_{kind}": np.int64(step),
         }
     return arrays
+
+
+class _Column:
+    """A per-frame column (numpy, grown in chunks): a few bytes a frame, whatever the video's length."""
+
+    def __init__(self, dtype: type, width: int | None = None, fill: float = 0, chunk: int = 4096):
+        self.shape = () if width is None else (width,)
+        self.data = np.full((chunk, *self.shape), fill, dtype)
+        self.fill = fill
+        self.size = 0
+
+    def grow(self) -> None:
+        """One more frame, holding ``fill``."""
+        if self.size == len(self.data):
+            more = np.full_like(self.data, self.fill)
+            self.data = np.concatenate([self.data, more])
+        self.size += 1
+
+    def __setitem__(self, index: int, value: object) -> None:
+        self.data[index] = value
+
+    def values(self) -> np.ndarray:
+        """The column's frames so far (a copy)."""
+        return self.data[: self.size].copy()
 
 
 def _grey_crop(frame: np.ndarray, segment: Segment, size: tuple[int, int]) -> np.ndarray:
@@ -402,7 +425,7 @@ def _video_job(job: tuple[Clip, float, Path]) -> tuple[str, str, list[logging.Lo
     with collected_logs() as records:
         try:
             first, last = int(clip.row["onset"]), int(clip.row["offset"])
-            frames = _frames(clip.sample, files, first, last)
+            frames = read_frames(clip.sample, files, first, last)
             arrays = video_features(clip.sample, frames, fps, params, archive, n=last - first + 1)
         except MerecError as exc:
             return clip.sample, "", records, str(exc)
