@@ -62,7 +62,7 @@ from merec.train import class_probabilities, model_inputs, sample_inputs, to_ten
 
 LOG = logging.getLogger("merec.predict")
 PREDICTIONS, SUMMARY, CURVE, REPORT = "predictions.csv", "summary.json", "curve.csv", "report.html"
-MIN_DETECT_SIDE = 64  # px: dlib's detector finds faces of about 80 px and up
+MIN_DETECT_SIDE = 64  # px: below this a frame holds no face dlib's HOG detector can find
 
 
 @dataclass(frozen=True)
