@@ -17,8 +17,11 @@ hashes in ``dvc.lock``. This module makes the two agree:
   their inputs, in pipeline order: Snakemake then reruns nothing DVC made, and everything else as
   usual. The state of that check is kept in ``.snakemake/merec/state.json``.
 
-Only public interfaces are used: DVC's command line and file formats, and Snakemake's command line
-behaviour; the one exception, the list of jobs of a finished run, is read in the Snakefile.
+Interfaces used: DVC's command line and file formats, and Snakemake's command line behaviour; two
+exceptions: the list of jobs of a finished run, read in the Snakefile, and the recording itself
+(:func:`commit_stages`), which does what ``dvc commit --force`` does through DVC's ``Repo`` object in
+one pass (the command line rereads the project's YAML files for every stage: 8.8 s for 16 stages
+against 2.1 s) and falls back to the command line on a DVC release without those methods.
 """
 
 from __future__ import annotations
@@ -242,7 +245,7 @@ def commit_to_dvc(stages: Iterable[str], log: Any = print, ran: Iterable[str] | 
         return True
     before = _mtimes(_lock_outs(LOCKS), names)
     result = subprocess.run(
-        [sys.executable, "-m", "dvc", "commit", "--force", *names],
+        [sys.executable, __file__, "commit", *names],
         capture_output=True,
         text=True,
         env={**os.environ, "DVC_NO_ANALYTICS": "1"},
@@ -260,3 +263,33 @@ def commit_to_dvc(stages: Iterable[str], log: Any = print, ran: Iterable[str] | 
     _touch_in_order(stages, set(names if ran is None else ran) & set(names) | rewritten)
     _write_state(_signature(LOCKS, stages))
     return True
+
+
+def commit_stages(names: Sequence[str]) -> None:
+    """``dvc commit --force NAMES`` with the project read once and each ``dvc.lock`` written once."""
+    try:
+        from dvc.repo import Repo
+
+        with Repo() as repo, repo.lock:
+            wanted = set(names)
+            stages = [stage for stage in repo.index.stages if stage.addressing in wanted]
+            unknown = wanted - {stage.addressing for stage in stages}
+            if unknown:
+                raise SystemExit(f"no such DVC stage: {', '.join(sorted(unknown))}")
+            by_file: dict[str, tuple[Any, list[Any]]] = {}
+            for stage in stages:
+                stage.save()
+                stage.commit()
+                by_file.setdefault(stage.dvcfile.path, (stage.dvcfile, []))[1].append(stage)
+            for dvcfile, group in by_file.values():
+                dvcfile.dump_stages(group, update_pipeline=False)
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - another DVC release: its command line
+        result = _dvc("commit", "--force", *names)
+        if result.returncode != 0:
+            raise SystemExit((result.stderr or result.stdout).strip()[-2000:]) from None
+
+
+if __name__ == "__main__":  # python workflow/rules/state.py commit STAGE...: run by commit_to_dvc
+    if len(sys.argv) < 3 or sys.argv[1] != "commit":
+        raise SystemExit("usage: python workflow/rules/state.py commit STAGE...")
+    commit_stages(sys.argv[2:])
