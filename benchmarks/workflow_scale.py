@@ -13,6 +13,12 @@ small frame size):
 - **CAS(ME)^3-sized** (``--large``: 1,100 clips of 100 subjects, 100 folds): planning (dry run,
   ``dvc status``) and the per-sample stages with ``--cores 2``, then with ``--cores 1`` in a second
   copy (the speed-up); no training.
+- **SAMM-LV-sized** (``--long``: 150 videos of 30 subjects, 7,000 frames each at 200 fps, about a
+  million frame files; the release's workbooks from a ``synth_lv`` plan, every frame a hard link to
+  one small JPEG): planning of the spotting pipeline before and after ingest (``snakemake -n``,
+  which fingerprints every frame file), ingest (reads the workbook, checks and hashes every frame),
+  and ``dvc status``; the per-video stages are not run (a million frames at the measured spotting
+  rate are hours of CPU).
 
 Each stage job logs its time and its peak memory (``merec <stage> ... done in``); the record keeps,
 per stage, the jobs' seconds and the largest peak of a job's own process and of one of its worker
@@ -23,6 +29,7 @@ costs (``benchmarks/results/stage_costs.json``) to a CAS(ME)^3-sized run on a no
 
     python benchmarks/workflow_scale.py --output benchmarks/results/workflow_scale.json            # ~8 min
     python benchmarks/workflow_scale.py --large --output benchmarks/results/workflow_scale_large.json  # ~20 min
+    python benchmarks/workflow_scale.py --long --output benchmarks/results/workflow_scale_long.json    # ~15 min
     python benchmarks/workflow_scale.py --workdir /tmp/scale --keep
 
 docs/cluster.md quotes both records and the projection (a test keeps them in step).
@@ -34,6 +41,7 @@ import argparse
 import copy
 import itertools
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -44,6 +52,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,11 +63,23 @@ from ablation import make_copy, set_param  # noqa: E402
 from workspace import environment  # noqa: E402
 
 from merec.synth.clips import ANNOTATION_FILE, SynthParams, generate, write_workbook  # noqa: E402
+from merec.synth.long_videos import (  # noqa: E402
+    EMOTION_ANNOTATION,
+    FRAMES_FOLDER,
+    LONG_VIDEO_ANNOTATION,
+    LongVideoParams,
+    frame_file,
+    plan_videos,
+    write_emotion_workbook,
+    write_long_video_workbook,
+)
 
 TARGET = "results/samm/loso.csv"
 SUBJECTS = 28
 CLIPS = 159
 LARGE = {"subjects": 100, "clips": 1100}  # CAS(ME)^3 part A: about 1,100 clips of 100 subjects
+LONG = {"subjects": 30, "videos_per_subject": 5, "frames": 7000, "fps": 200.0}  # SAMM-LV: 147 videos, 32 subjects
+LONG_TARGET = "results/samm_lv/spotting/spot_metrics.json"
 PER_SAMPLE = ("face", "interpolate", "magnify", "features")
 DONE = re.compile(r"INFO: (\S+) done in ([\d.]+) s; peak memory (\d+) MiB \(this process\), (\d+) MiB")
 
@@ -138,10 +160,10 @@ def per_sample_targets(workdir: Path) -> list[str]:
     return [f"data/processed/samm/features/{path.name}" for path in shards]
 
 
-def stage_figures(workdir: Path) -> dict[str, dict[str, float]]:
+def stage_figures(workdir: Path, dataset: str = "samm") -> dict[str, dict[str, float]]:
     """Per command, from the stage logs: jobs, their seconds, the largest peak memory of a job and of a worker."""
     figures: dict[str, dict[str, float]] = {}
-    for log in sorted((workdir / "logs/samm").rglob("*.log")):
+    for log in sorted((workdir / "logs" / dataset).rglob("*.log")):
         for match in DONE.finditer(log.read_text()):
             stage, seconds, own, worker = match.group(1), float(match.group(2)), int(match.group(3)), int(match[4])
             row = figures.setdefault(stage, {"jobs": 0, "job_s": 0.0, "peak_mib": 0, "worker_peak_mib": 0})
@@ -209,7 +231,21 @@ def measure(workdir: Path, cores: int) -> dict[str, Any]:
         "jobs": jobs, "dry_run_s": round(planned, 2), "dry_run_done_s": round(nothing, 2),
         "per_sample_s": round(preprocess, 1), "rest_s": round(rest, 1), "run_s": round(preprocess + rest, 1),
         "dvc_status_s": round(status, 2), "dvc_status_all_s": round(status_all, 2), "stages": stage_figures(workdir),
+        "recording": recording_seconds(workdir),
     }  # fmt: skip
+
+
+def recording_seconds(workdir: Path) -> dict[str, Any]:
+    """Recording the per-sample stages in ``dvc.lock`` again: DVC's command line against Snakemake's one pass.
+
+    Snakemake's run ends with that recording (``workflow/rules/state.py commit``, the same work as
+    ``dvc commit --force`` in one reading of the project); both leave ``dvc.lock`` as it was here.
+    """
+    shards = sorted(int(path.stem.split("-")[1]) for path in (workdir / "data/interim/samm/clips").glob("shard-*.json"))
+    stages = [f"{stage}@samm-{shard}" for stage in PER_SAMPLE for shard in shards]
+    command_line, _ = dvc(workdir, "commit", "--force", *stages)
+    one_pass, _ = timed(workdir, sys.executable, "workflow/rules/state.py", "commit", *stages)
+    return {"stages": len(stages), "dvc_commit_s": round(command_line, 2), "one_pass_s": round(one_pass, 2)}
 
 
 def measure_large(workdir: Path, cores: int) -> dict[str, Any]:
@@ -226,6 +262,71 @@ def measure_large(workdir: Path, cores: int) -> dict[str, Any]:
         "dvc_status_first_s": round(first, 2), "dvc_status_s": round(again, 2), "per_sample_s": round(preprocess, 1),
         "stages": stage_figures(workdir),
     }  # fmt: skip
+
+
+def long_dataset(root: Path, template: Path, frame_size: int) -> dict[str, int]:
+    """A SAMM-LV-sized release at ``root`` (see the module docstring); returns its counts."""
+    section = yaml.safe_load((ROOT / "params.yaml").read_text())["synth_lv"]
+    seconds = LONG["frames"] / LONG["fps"]
+    section.update(subjects=LONG["subjects"], videos_per_subject=LONG["videos_per_subject"], fps=LONG["fps"],
+                   duration_s=[seconds, seconds], frame_size=frame_size)  # fmt: skip
+    params = LongVideoParams.from_mapping(section)
+    videos = plan_videos(params)
+    root.mkdir(parents=True)
+    write_long_video_workbook(root / LONG_VIDEO_ANNOTATION, videos, params)
+    write_emotion_workbook(root / EMOTION_ANNOTATION, videos)
+    rng = np.random.default_rng(0)
+    grey = cv2.GaussianBlur((rng.random((frame_size, frame_size)) * 255).astype(np.uint8), (9, 9), 3)
+    cv2.imwrite(str(template), grey)
+    for video in videos:
+        folder = root / FRAMES_FOLDER / video.name
+        folder.mkdir(parents=True)
+        for number in range(1, video.frames + 1):
+            os.link(template, folder / frame_file(video.name, number, video.frames))
+    return {"videos": len(videos), "subjects": LONG["subjects"], "frames": sum(video.frames for video in videos),
+            "intervals": sum(len(video.events) for video in videos)}  # fmt: skip
+
+
+def measure_long(workdir: Path, cores: int) -> dict[str, Any]:
+    """Planning before and after ingest, ingest, and ``dvc status`` of a SAMM-LV-sized long-video set."""
+    before, _ = snakemake(workdir, "-n", LONG_TARGET)
+    again, _ = snakemake(workdir, "-n", LONG_TARGET)
+    ingest, _ = snakemake(workdir, "--cores", str(cores), "data/interim/samm_lv/videos.csv")
+    planned, output = snakemake(workdir, "-n", LONG_TARGET)
+    first, _ = dvc(workdir, "status", "ingest_lv@samm_lv")
+    status, _ = dvc(workdir, "status", "ingest_lv@samm_lv")
+    lists = sum(path.stat().st_size for path in (workdir / "data/interim/samm_lv/videos").glob("shard-*.json"))
+    print(f"dry run {before:.1f} s, ingest {ingest:.0f} s, dvc status {status:.1f} s", file=sys.stderr, flush=True)
+    return {
+        "dry_run_first_s": round(before, 2), "dry_run_s": round(again, 2), "ingest_s": round(ingest, 1),
+        "jobs": planned_jobs(output), "dry_run_after_ingest_s": round(planned, 2),
+        "dvc_status_first_s": round(first, 2), "dvc_status_s": round(status, 2),
+        "video_lists_mib": round(lists / 2**20, 1), "stages": stage_figures(workdir, "samm_lv"),
+    }  # fmt: skip
+
+
+def long_table(record: dict[str, Any]) -> str:
+    """docs/cluster.md's table of a SAMM-LV-sized record (planning and ingest of the spotting pipeline)."""
+    run = record["run"]
+    ingest = run["stages"]["ingest-lv"]
+    rows = [
+        ("`snakemake -n` of the spotting target before ingest, first call (fingerprints every frame file)",
+         f"{run['dry_run_first_s']:.2f} s", ""),
+        ("the same, again", f"{run['dry_run_s']:.2f} s", "≤ 3 s"),
+        (f"ingest (reads the workbooks, checks and hashes every frame), --cores {record['cores']}",
+         f"{run['ingest_s']:.0f} s", ""),
+        ("ingest's peak memory", f"{ingest['peak_mib']} MiB", ""),
+        ("the video lists ingest hands to the per-video stages (every frame and its hash)",
+         f"{run['video_lists_mib']:.0f} MiB", ""),
+        (f"`snakemake -n` after ingest ({run['jobs']} jobs planned)", f"{run['dry_run_after_ingest_s']:.2f} s",
+         "≤ 3 s"),
+        ("`dvc status` of ingest, first call", f"{run['dvc_status_first_s']:.2f} s", ""),
+        ("`dvc status` of ingest, again", f"{run['dvc_status_s']:.2f} s", "≤ 2 s"),
+    ]  # fmt: skip
+    data = record["dataset"]
+    lines = [f"| measure ({data['videos']} videos of {data['subjects']} subjects, {data['frames']:,} frames) | value "
+             "| target |", "|---|---:|---|"]  # fmt: skip
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def projection(costs: dict[str, Any], clips: int, subjects: int, node_cores: int, nodes: int) -> dict[str, float]:
@@ -273,6 +374,11 @@ def scale_table(record: dict[str, Any]) -> str:
          f"**{one['per_sample_s'] / two['per_sample_s']:.2f}x**", "≥ 1.8x"),
         ("speed-up of the whole run", "", f"**{one['run_s'] / two['run_s']:.2f}x**", ""),
     ]  # fmt: skip
+    if "recording" in two:
+        rows.append((f"recording the {two['recording']['stages']} per-sample stages in `dvc.lock`: "
+                     "`dvc commit --force` / the run's one pass",
+                     *(f"{run['recording']['dvc_commit_s']:.1f} s / {run['recording']['one_pass_s']:.1f} s"
+                       for run in (one, two)), ""))  # fmt: skip
     if "parallel_efficiency" in record:  # what the machine itself allows two processes
         efficiency = record["parallel_efficiency"]["efficiency"]
         rows.append(("one kernel, two copies at once vs alone (the machine's parallel efficiency)", "",
@@ -347,8 +453,8 @@ def overhead_sentence(small: dict[str, Any], large: dict[str, Any]) -> str:
         f"(each job a little slower beside another: at the start of the same run this virtual machine's two "
         f"CPUs ran one single-threaded kernel side by side at {efficiency:.2f} of its speed alone), and the "
         f"other {fixed:.0f} s of the one-core run do not shrink with more cores (Snakemake's start-up, each "
-        f"job's Python start-up, and after the last job recording the finished stages in `dvc.lock`, which "
-        f"hashes the new outputs): {jobs[1] / 2:.0f} + {fixed:.0f} = {jobs[1] / 2 + fixed:.0f} s against the "
+        f"job's Python start-up, and after the last job recording the finished stages in `dvc.lock`"
+        f"{_recording_clause(one)}): {jobs[1] / 2:.0f} + {fixed:.0f} = {jobs[1] / 2 + fixed:.0f} s against the "
         f"measured {two['per_sample_s']:.0f} s"
     )
     if "run_1core" not in large:
@@ -363,6 +469,16 @@ def overhead_sentence(small: dict[str, Any], large: dict[str, Any]) -> str:
         f"and {big[1]:.0f} and the fixed part {big_fixed:.0f} s, but {idle:.0f} s of the two-core run leave a core "
         "idle, plausibly at the end, when the last of the 4 shards (of unequal size) still runs its jobs alone; "
         "more shards than cores would even this out at the cost of more job start-ups (not measured)"
+    )
+
+
+def _recording_clause(run: dict[str, Any]) -> str:
+    if "recording" not in run:
+        return ", which hashes the new outputs"
+    seconds = run["recording"]
+    return (
+        f", {seconds['one_pass_s']:.1f} s in one pass over the project where `dvc commit --force` of the same "
+        f"{seconds['stages']} stages takes {seconds['dvc_commit_s']:.1f} s, rereading its YAML files for each stage"
     )
 
 
@@ -393,10 +509,13 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=9, help="interpolate.frames")
     parser.add_argument("--epochs", type=int, default=5, help="train.epochs")
     parser.add_argument("--large", action="store_true", help="CAS(ME)^3-sized: planning and per-sample stages")
+    parser.add_argument("--long", action="store_true", help="SAMM-LV-sized long videos: planning and ingest")
     parser.add_argument("--subjects", type=int, help=f"subjects (default {SUBJECTS}; --large {LARGE['subjects']})")
     parser.add_argument("--clips", type=int, help=f"clips (default {CLIPS}; --large {LARGE['clips']})")
     parser.add_argument("--output", type=Path, help="write the record (JSON) here")
     args = parser.parse_args()
+    if args.long:
+        return main_long(args)
     subjects = args.subjects or (LARGE["subjects"] if args.large else SUBJECTS)
     wanted = args.clips or (LARGE["clips"] if args.large else CLIPS)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="merec-scale-"))
@@ -437,6 +556,32 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     summary = large_table(record) if args.large else scale_table(record)
     write_record(record, args.output, summary)
+    return 0
+
+
+def main_long(args: argparse.Namespace) -> int:
+    """The SAMM-LV-sized measurement (``--long``) in one working copy."""
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="merec-scale-"))
+    params = scale_params(args)
+    params["long_videos"] = {"samm_lv": {"format": "samm_lv", "root": "data/raw/samm_lv"}}
+    record: dict[str, Any] = {
+        "date": datetime.now().strftime("%Y-%m-%d"),
+        "machine": cpu_description(),
+        "command": "python benchmarks/workflow_scale.py --long",
+        "settings": {"frame_size": args.frame_size, "ingest.shards": len(params["ingest"]["shards"])},
+        "cores": 2,
+    }
+    try:
+        copy_root = workdir / "long"
+        project_copy(copy_root, params)
+        started = time.perf_counter()
+        record["dataset"] = long_dataset(copy_root / "data/raw/samm_lv", workdir / "frame.jpg", args.frame_size)
+        print(f"dataset: {record['dataset']} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+        record["run"] = measure_long(copy_root, cores=record["cores"])
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    write_record(record, args.output, long_table(record))
     return 0
 
 
