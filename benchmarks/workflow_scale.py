@@ -15,7 +15,7 @@ small frame size):
   copy (the speed-up); no training.
 - **SAMM-LV-sized** (``--long``: 150 videos of 30 subjects, 7,000 frames each at 200 fps, about a
   million frame files; the release's workbooks from a ``synth_lv`` plan, every frame a hard link to
-  one small JPEG): planning of the spotting pipeline before and after ingest (``snakemake -n``,
+  one small JPEG of its video): planning of the spotting pipeline before and after ingest (``snakemake -n``,
   which fingerprints every frame file), ingest (reads the workbook, checks and hashes every frame),
   and ``dvc status``; the per-video stages are not run (a million frames at the measured spotting
   rate are hours of CPU).
@@ -265,7 +265,7 @@ def measure_large(workdir: Path, cores: int) -> dict[str, Any]:
 
 
 def long_dataset(root: Path, template: Path, frame_size: int) -> dict[str, int]:
-    """A SAMM-LV-sized release at ``root`` (see the module docstring); returns its counts."""
+    """A SAMM-LV-sized release at ``root`` (see the module docstring), its JPEGs in ``template``; returns its counts."""
     section = yaml.safe_load((ROOT / "params.yaml").read_text())["synth_lv"]
     seconds = LONG["frames"] / LONG["fps"]
     section.update(subjects=LONG["subjects"], videos_per_subject=LONG["videos_per_subject"], fps=LONG["fps"],
@@ -277,12 +277,14 @@ def long_dataset(root: Path, template: Path, frame_size: int) -> dict[str, int]:
     write_emotion_workbook(root / EMOTION_ANNOTATION, videos)
     rng = np.random.default_rng(0)
     grey = cv2.GaussianBlur((rng.random((frame_size, frame_size)) * 255).astype(np.uint8), (9, 9), 3)
-    cv2.imwrite(str(template), grey)
-    for video in videos:
+    template.mkdir(parents=True)
+    for video in videos:  # one JPEG per video: a file takes at most 65,000 hard links (ext4)
+        source = template / f"{video.name}.jpg"
+        cv2.imwrite(str(source), np.roll(grey, video.index + 7 * video.subject, axis=1))
         folder = root / FRAMES_FOLDER / video.name
         folder.mkdir(parents=True)
         for number in range(1, video.frames + 1):
-            os.link(template, folder / frame_file(video.name, number, video.frames))
+            os.link(source, folder / frame_file(video.name, number, video.frames))
     return {"videos": len(videos), "subjects": LONG["subjects"], "frames": sum(video.frames for video in videos),
             "intervals": sum(len(video.events) for video in videos)}  # fmt: skip
 
@@ -448,10 +450,15 @@ def overhead_sentence(small: dict[str, Any], large: dict[str, Any]) -> str:
     jobs = [sum(run["stages"][stage]["job_s"] for stage in PER_SAMPLE) for run in (one, two)]
     fixed = one["per_sample_s"] - jobs[0]
     efficiency = small["parallel_efficiency"]["efficiency"]
+    beside = (
+        "each job a little slower beside another: at the start of the same run this virtual machine's two CPUs "
+        f"ran one single-threaded kernel side by side at {efficiency:.2f} of its speed alone"
+        if jobs[1] > 1.02 * jobs[0]
+        else f"a job as fast beside another as alone: the machine's parallel efficiency was {efficiency:.2f}"
+    )
     head = (
         f"the per-sample jobs' own seconds add up to {jobs[0]:.0f} with one core and {jobs[1]:.0f} with two "
-        f"(each job a little slower beside another: at the start of the same run this virtual machine's two "
-        f"CPUs ran one single-threaded kernel side by side at {efficiency:.2f} of its speed alone), and the "
+        f"({beside}), and the "
         f"other {fixed:.0f} s of the one-core run do not shrink with more cores (Snakemake's start-up, each "
         f"job's Python start-up, and after the last job recording the finished stages in `dvc.lock`"
         f"{_recording_clause(one)}): {jobs[1] / 2:.0f} + {fixed:.0f} = {jobs[1] / 2 + fixed:.0f} s against the "
@@ -469,6 +476,25 @@ def overhead_sentence(small: dict[str, Any], large: dict[str, Any]) -> str:
         f"and {big[1]:.0f} and the fixed part {big_fixed:.0f} s, but {idle:.0f} s of the two-core run leave a core "
         "idle, plausibly at the end, when the last of the 4 shards (of unequal size) still runs its jobs alone; "
         "more shards than cores would even this out at the cost of more job start-ups (not measured)"
+    )
+
+
+def history_sentence(earlier: tuple[dict[str, Any], dict[str, Any]], now: tuple[dict[str, Any], dict[str, Any]]) -> str:
+    """docs/cluster.md's comparison of the SAMM- and CAS(ME)^3-sized records with earlier ones (kept beside them)."""
+
+    def speed_ups(small: dict[str, Any], large: dict[str, Any]) -> str:
+        first = small["cores"]["1"]["per_sample_s"] / small["cores"]["2"]["per_sample_s"]
+        second = large["run_1core"]["per_sample_s"] / large["run"]["per_sample_s"]
+        return f"{first:.2f}x and {second:.2f}x"
+
+    before, after = earlier[1]["parallel_efficiency"]["alone_s"], now[1]["parallel_efficiency"]["alone_s"]
+    return (
+        f"the speed-ups of the per-sample stages are {speed_ups(*now)} ({now[0]['date']}), against "
+        f"{speed_ups(*earlier)} in the records of {earlier[0]['date']} (kept as "
+        f"`workflow_scale-{earlier[0]['date']}.json` and `workflow_scale_large-{earlier[1]['date']}.json`); the "
+        "same single-threaded kernel ran "
+        f"{after / before:.2f}x {'slower' if after > before else 'faster'} alone on this machine than then "
+        f"({after:.2f} s against {before:.2f} s)"
     )
 
 
@@ -575,7 +601,7 @@ def main_long(args: argparse.Namespace) -> int:
         copy_root = workdir / "long"
         project_copy(copy_root, params)
         started = time.perf_counter()
-        record["dataset"] = long_dataset(copy_root / "data/raw/samm_lv", workdir / "frame.jpg", args.frame_size)
+        record["dataset"] = long_dataset(copy_root / "data/raw/samm_lv", workdir / "frames", args.frame_size)
         print(f"dataset: {record['dataset']} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
         record["run"] = measure_long(copy_root, cores=record["cores"])
     finally:

@@ -192,7 +192,9 @@ def test_the_interpolation_docs_quote_the_rife_speed_records() -> None:
 def test_the_cluster_docs_quote_the_scale_records() -> None:
     sys.path.insert(0, str(REPO / "benchmarks"))
     from workflow_scale import (
+        history_sentence,
         large_table,
+        long_table,
         memory_table,
         overhead_sentence,
         projection_table,
@@ -202,14 +204,23 @@ def test_the_cluster_docs_quote_the_scale_records() -> None:
 
     docs = (REPO / "docs/cluster.md").read_text()
     scale = docs[docs.index("## Scale") :]
-    small = json.loads((REPO / "benchmarks/results/workflow_scale.json").read_text())
-    large = json.loads((REPO / "benchmarks/results/workflow_scale_large.json").read_text())
-    costs = json.loads((REPO / "benchmarks/results/stage_costs.json").read_text())
-    for table in (scale_table(small), large_table(large), memory_table(small, large), projection_table(costs)):
+    records = {
+        name: json.loads((REPO / f"benchmarks/results/{name}.json").read_text())
+        for name in ("workflow_scale", "workflow_scale_large", "workflow_scale_long", "stage_costs",
+                     "workflow_scale-2026-12-03", "workflow_scale_large-2026-12-03")
+    }  # fmt: skip
+    small, large, long, costs = (records[name] for name in ("workflow_scale", "workflow_scale_large",
+                                                            "workflow_scale_long", "stage_costs"))  # fmt: skip
+    tables = (scale_table(small), large_table(large), long_table(long), memory_table(small, large),
+              projection_table(costs))  # fmt: skip
+    for table in tables:
         assert table in scale, table.splitlines()[0]
-    for record in (small, large):
+    for record in (small, large, long):
         assert record["command"] in scale and record["date"] in scale
-    assert overhead_sentence(small, large) in " ".join(scale.split())
+    flat = " ".join(scale.split())
+    assert overhead_sentence(small, large) in flat
+    earlier = (records["workflow_scale-2026-12-03"], records["workflow_scale_large-2026-12-03"])
+    assert history_sentence(earlier, (small, large)) in flat
     readme = " ".join((REPO / "README.md").read_text().split())
     assert readme_sentence(small, costs, large) in readme
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support, recall_score
+from sklearn.metrics import precision_recall_fscore_support
+
+from merec.scores import mean_sd, scores
 
 SCORES = ("uf1", "uar", "accuracy")
 NO_PREDICTION = "(no prediction)"  # the prediction of a clip that lost its features: always wrong
@@ -31,22 +32,6 @@ def with_unpredicted(predictions: pd.DataFrame, samples: pd.DataFrame) -> tuple[
     rows = [lost.assign(seed=seed, predicted=NO_PREDICTION) for seed in sorted(predictions["seed"].unique())]
     table = pd.concat([predictions, *rows], ignore_index=True)
     return table.sort_values(["seed", "fold", "sample"], kind="stable").reset_index(drop=True), missing
-
-
-def scores(truth: Sequence[str], predicted: Sequence[str], classes: Sequence[str]) -> dict[str, float]:
-    """UF1, UAR and accuracy over ``classes`` (macro averages; absent classes count as 0)."""
-    labels = list(classes)
-    return {
-        "uf1": float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)),
-        "uar": float(recall_score(truth, predicted, labels=labels, average="macro", zero_division=0)),
-        "accuracy": float(accuracy_score(truth, predicted)),
-    }
-
-
-def mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof 1; 0 for a single value)."""
-    array = np.asarray(values, dtype=np.float64)
-    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
 
 
 def component(subject: str) -> str:

@@ -50,6 +50,7 @@ from merec.errors import MerecError
 from merec.io import PathLike, write_csv, write_json
 from merec.runs import read_predictions
 from merec.runtime import available_threads
+from merec.scores import mean_sd, scores
 from merec.spotting.metrics import IOU_THRESHOLD, interval_iou, strs
 from merec.spotting.stage import read_spotted
 
@@ -175,22 +176,14 @@ def write_clips(
 
 
 def _mean_sd(values: Sequence[float]) -> dict[str, Any]:
-    array = np.asarray(values, dtype=float)
-    return {
-        "mean": float(array.mean()) if len(array) else 0.0,
-        "sd": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
-        "values": [float(v) for v in array],
-    }
+    mean, sd = mean_sd(values) if len(values) else (0.0, 0.0)
+    return {"mean": mean, "sd": sd, "values": [float(v) for v in values]}
 
 
 def annotated_scores(predictions: pd.DataFrame, classes: Sequence[str]) -> dict[str, float]:
     """UF1 and UAR of the recogniser on annotated clips (pooled over the folds of one seed)."""
-    from sklearn.metrics import f1_score, recall_score
-
-    truth, predicted = predictions["label"].astype(str), predictions["predicted"].astype(str)
-    options = {"labels": list(classes), "average": "macro", "zero_division": 0}
-    uf1, uar = f1_score(truth, predicted, **options), recall_score(truth, predicted, **options)
-    return {"uf1": float(uf1), "uar": float(uar)}
+    found = scores(predictions["label"].astype(str), predictions["predicted"].astype(str), classes)
+    return {"uf1": found["uf1"], "uar": found["uar"]}
 
 
 def recognised_intervals(spotted: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:

@@ -113,7 +113,7 @@ CODE = {
     "features": sources("merec/features.py", "merec/frontalize.py", "merec/weights/face_shape.csv"),
     "au_graph": sources("merec/au_graph.py"),
     "train": sources("merec/checkpoints.py", "merec/models", "merec/runs.py", "merec/train.py"),
-    "evaluate": sources("merec/evaluate", "merec/runs.py"),
+    "evaluate": sources("merec/evaluate", "merec/runs.py", "merec/scores.py"),
     "strips": sources("merec/strips.py"),
     "synth_lv": sources("merec/landmarks.py", "merec/synth"),
     "ingest_lv": sources("merec/datasets"),
@@ -125,7 +125,9 @@ CODE = {
     "spot_evaluate": sources(*(f"merec/spotting/{name}" for name in ("metrics.py", "peaks.py", "settings.py", "stage.py"))),
     # recognition.py reads the spotted intervals through stage.py's reader
     "spot_clips": sources("merec/datasets", *(f"merec/spotting/{n}" for n in ("metrics.py", "recognition.py", "stage.py"))),
-    "spot_strs": sources("merec/runs.py", *(f"merec/spotting/{n}" for n in ("metrics.py", "recognition.py", "stage.py"))),
+    "spot_strs": sources(
+        "merec/runs.py", "merec/scores.py", *(f"merec/spotting/{n}" for n in ("metrics.py", "recognition.py", "stage.py"))
+    ),
 }
 SPOT_SCORE_PARAMS = ("spot.method", "spot.baseline", "spot.learned")
 SPOT_EVALUATE_PARAMS = ("spot.method", "spot.p", "spot.control_draws", "spot.seed")
