@@ -332,3 +332,42 @@ def test_spot_evaluate_reads_exactly_the_curves_of_the_current_folds_and_seeds(b
     (job,) = [j for j in snakemake_jobs(root, SPOT_TARGET) if j["rule"] == "spot_evaluate"]
     curves = job["command"].split("--curves ")[1].split(" --metrics")[0].split()
     assert len(curves) == 3 and all("/learned/seed-1/" in path for path in curves)
+
+
+def test_the_raw_fingerprint_sees_every_visible_file_and_changes_with_any(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's dataset folder: hidden files and linked folders left out, a replaced or added frame noticed."""
+    sys.path.insert(0, str(REPO / "workflow" / "rules"))
+    import state
+
+    release = tmp_path / "release"
+    for relative in ("001/clip_a/img001.jpg", "001/clip_a/img002.jpg", "002/clip-b/img001.jpg", "labels.xlsx"):
+        (release / relative).parent.mkdir(parents=True, exist_ok=True)
+        (release / relative).write_bytes(relative.encode())
+    (release / ".DS_Store").write_bytes(b"x")
+    (release / ".git").mkdir()
+    (release / ".git" / "HEAD").write_bytes(b"x")
+    (release / "linked").symlink_to(release / "001", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+
+    def fingerprint() -> dict:
+        return json.loads(Path(state.raw_fingerprint("release", [release])).read_text())
+
+    first = fingerprint()
+    assert first["files"] == 4 and fingerprint() == first
+    # the definition the recorded fingerprints were made with: sorted relative paths, size, mtime
+    import hashlib
+
+    digest = hashlib.sha256()
+    visible = [p for p in release.rglob("*") if p.is_file() and not {".git", "linked", ".DS_Store"} & set(p.parts)]
+    for relative in sorted(str(path.relative_to(release)) for path in visible):
+        info = (release / relative).stat()
+        digest.update(f"{release}/{relative}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    assert first["digest"] == digest.hexdigest()
+    frame = release / "002/clip-b/img001.jpg"
+    frame.write_bytes(b"replaced")
+    second = fingerprint()
+    assert second["digest"] != first["digest"]
+    (release / "002/clip-b/img002.jpg").write_bytes(b"new")
+    assert fingerprint()["files"] == 5
