@@ -52,7 +52,9 @@ def test_after_snakemake_dvc_status_is_clean_and_dvc_repro_runs_nothing(built: P
 
 def test_recording_a_stage_dvc_does_not_know_fails_naming_it_and_leaves_the_lock(built: Path) -> None:
     lock = (built / "dvc.lock").read_bytes()
-    result = run(built, sys.executable, "workflow/rules/state.py", "commit", "face@synth-0", "face@nowhere-9", check=False)
+    result = run(
+        built, sys.executable, "workflow/rules/state.py", "commit", "face@synth-0", "face@nowhere-9", check=False
+    )
     assert result.returncode != 0 and "no such DVC stage: face@nowhere-9" in result.stderr
     assert (built / "dvc.lock").read_bytes() == lock
 
