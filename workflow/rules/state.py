@@ -20,8 +20,9 @@ hashes in ``dvc.lock``. This module makes the two agree:
 Interfaces used: DVC's command line and file formats, and Snakemake's command line behaviour; two
 exceptions: the list of jobs of a finished run, read in the Snakefile, and the recording itself
 (:func:`commit_stages`), which does what ``dvc commit --force`` does through DVC's ``Repo`` object in
-one pass (the command line rereads the project's YAML files for every stage: 8.8 s for 16 stages
-against 2.1 s) and falls back to the command line on a DVC release without those methods.
+one pass (the command line rereads the project's YAML files for every stage; both timed in
+``benchmarks/results/workflow_scale.json``) and falls back to the command line on a DVC release
+without those methods.
 """
 
 from __future__ import annotations
